@@ -1,0 +1,83 @@
+"""Celery configuration: plain values copied from chimera's settings.
+
+No logic lives here; every number comes from ``chimera.settings`` (and so from
+the environment).  Why each reliability setting is set is written beside it;
+the background is in RELIABILITY.md and the README's "Celery" section.
+"""
+
+from chimera.settings import get_settings
+
+_s = get_settings()
+
+broker_url = _s.celery_broker_url
+result_backend = _s.celery_result_url
+imports = ("tasks.system",)
+task_default_queue = _s.celery_queue
+
+# --- Serialisation: JSON only; never pickle (a task body is not code) ------------
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ("json",)
+timezone = "UTC"
+enable_utc = True
+
+# --- At-least-once delivery; every task must be idempotent -------------------------
+task_acks_late = True  # ack after the task ran, not before
+task_reject_on_worker_lost = True  # a killed child's task is redelivered, not acked
+task_acks_on_failure_or_timeout = True  # Redis has no DLX: we dead-letter in code
+worker_prefetch_multiplier = 1  # prefetched tasks count against the visibility timeout
+worker_deduplicate_successful_tasks = True  # a redelivered, finished task is skipped
+
+# --- Visibility timeout: in all three places, or some use the 1 h default -----------
+visibility_timeout = _s.visibility_timeout_s
+broker_transport_options = {
+    "visibility_timeout": _s.visibility_timeout_s,
+    "global_keyprefix": _s.redis_key_prefix,
+    "socket_timeout": _s.redis_socket_timeout_s,
+    "socket_connect_timeout": _s.redis_connect_timeout_s,
+    "health_check_interval": _s.redis_health_check_interval_s,
+    "retry_on_timeout": True,
+}
+result_backend_transport_options = {
+    "visibility_timeout": _s.visibility_timeout_s,
+    "global_keyprefix": _s.redis_key_prefix,
+}
+
+# --- Time limits: soft < hard < visibility timeout / 2 (checked by the settings) ------
+task_soft_time_limit = _s.task_soft_time_limit_s
+task_time_limit = _s.task_time_limit_s
+result_expires = _s.result_expires_s  # longer than the longest chord
+
+# --- Redis connections ------------------------------------------------------------------
+redis_backend_health_check_interval = _s.redis_health_check_interval_s
+redis_socket_timeout = _s.redis_socket_timeout_s
+redis_socket_connect_timeout = _s.redis_connect_timeout_s
+redis_retry_on_timeout = True
+result_backend_always_retry = True
+result_backend_max_retries = 10
+result_backend_thread_safe = True
+broker_connection_retry_on_startup = True
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+# --- Pool: LLM calls are I/O-bound, so many threads per process (README "Worker pool") ---
+worker_pool = _s.celery_pool
+worker_concurrency = _s.celery_concurrency
+worker_soft_shutdown_timeout = _s.worker_soft_shutdown_timeout_s
+worker_enable_soft_shutdown_on_idle = True
+
+# --- Monitoring (Flower) --------------------------------------------------------------------
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+result_extended = True
+
+# --- Beat -----------------------------------------------------------------------------------
+beat_schedule_filename = str(_s.run_dir / "celerybeat-schedule")
+beat_schedule = {
+    "canary": {
+        "task": "chimera.system.canary",
+        "schedule": _s.heartbeat_interval_s,
+        "kwargs": {"source": "beat"},
+        "options": {"expires": _s.heartbeat_interval_s},
+    },
+}

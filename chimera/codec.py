@@ -1,0 +1,133 @@
+"""Turning raw Kafka/HTTP bytes into typed input events, and events into bytes.
+
+Every way a message can be unreadable maps to one ``InputError`` subclass, so
+the bridge can dead-letter it with a precise reason and carry on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, TypeVar, overload
+
+from pydantic import BaseModel, ValidationError
+
+from chimera.errors import (
+    EventTooLarge,
+    InvalidJSON,
+    SchemaInvalid,
+    TombstoneEvent,
+    UndecodableEvent,
+    UnsupportedSchemaVersion,
+)
+from chimera.models import (
+    SUPPORTED_SCHEMA_VERSIONS,
+    AnalysisTask,
+    ConversationLimits,
+    ConversationRequest,
+)
+from chimera.settings import Settings
+
+EventKind = Literal["conversation", "analysis"]
+_MODELS: dict[str, type[ConversationRequest] | type[AnalysisTask]] = {
+    "conversation": ConversationRequest,
+    "analysis": AnalysisTask,
+}
+M = TypeVar("M", bound=BaseModel)
+
+
+def limits_from(settings: Settings) -> ConversationLimits:
+    return ConversationLimits(
+        min_turns=settings.min_conversation_turns,
+        max_turns=settings.max_conversation_turns,
+        max_participants=settings.max_participants,
+        default_participants=tuple(settings.default_participants),
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, Any]:
+    """Bytes -> a JSON object, or the precise ``InputError``."""
+    if raw is None:
+        raise TombstoneEvent("message has a null value (tombstone)")
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise EventTooLarge(f"message is {size} bytes; the limit is {max_bytes}")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise UndecodableEvent(
+            f"message is not UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise InvalidJSON(f"message is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidJSON(f"message must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def payload_hash(obj: dict[str, Any]) -> str:
+    """A stable hash of a payload, to tell a duplicate from a conflicting one."""
+    canonical = json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_event(
+    model: type[M], obj: dict[str, Any], *, context: dict[str, Any] | None = None
+) -> M:
+    """Validate ``obj`` against ``model``; errors name every offending field."""
+    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
+    event_id = event_id or None
+    version = obj.get("schema_version", 1)
+    if isinstance(version, int) and not isinstance(version, bool):
+        if version not in SUPPORTED_SCHEMA_VERSIONS:
+            supported = ", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))
+            raise UnsupportedSchemaVersion(
+                f"schema_version {version} is not supported (this build reads {supported})",
+                event_id=event_id,
+            )
+    try:
+        return model.model_validate(obj, context=context)
+    except ValidationError as exc:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"]) or "(event)",
+                "message": e["msg"].removeprefix("Value error, "),
+            }
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise SchemaInvalid(
+            f"{model.__name__} is invalid: {summary}", errors, event_id=event_id
+        ) from None
+
+
+@overload
+def decode_event(
+    raw: bytes | str | None, kind: Literal["conversation"], settings: Settings
+) -> tuple[ConversationRequest, str]: ...
+@overload
+def decode_event(
+    raw: bytes | str | None, kind: Literal["analysis"], settings: Settings
+) -> tuple[AnalysisTask, str]: ...
+def decode_event(
+    raw: bytes | str | None, kind: EventKind, settings: Settings
+) -> tuple[ConversationRequest | AnalysisTask, str]:
+    """Raw message -> (typed event, payload hash), or the precise ``InputError``."""
+    obj = parse_json_object(raw, max_bytes=settings.max_event_bytes)
+    event = validate_event(
+        _MODELS[kind], obj, context={"limits": limits_from(settings)}
+    )
+    return event, payload_hash(obj)
+
+
+def encode(model: BaseModel) -> bytes:
+    """A model as compact UTF-8 JSON, the wire form of every Kafka value."""
+    return model.model_dump_json(exclude_none=True).encode()

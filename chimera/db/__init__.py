@@ -1,0 +1,1 @@
+"""Postgres storage: tables, engines, administration."""

@@ -1,0 +1,196 @@
+"""The five tables of DESIGN.md, as SQLAlchemy 2 typed models.
+
+Alembic owns the schema (``migrations/``); these models must match it, which
+``tests/chimera/test_db.py`` checks by comparing them with a migrated database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can refer to them.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EVENT_STATUSES = ("received", "dispatched", "done", "dead_lettered")
+CONVERSATION_STATUSES = ("pending", "running", "completed", "failed")
+RUN_STATUSES = ("ok", "partial", "failed")
+RUN_SOURCES = ("kafka", "realtime")
+LLM_CALL_STATUSES = ("ok", "error")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({listed})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Event(Base):
+    """The inbox: every accepted input event, and how far it got."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", EVENT_STATUSES), name="status"),
+        CheckConstraint(_one_of("kind", ("conversation", "analysis")), name="kind"),
+        Index(None, "status", "updated_at"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32), server_default="received")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    source_topic: Mapped[str | None] = mapped_column(String(255))
+    source_partition: Mapped[int | None] = mapped_column(Integer)
+    source_offset: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base):
+    """One synthesised conversation."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", CONVERSATION_STATUSES), name="status"),
+        CheckConstraint("min_turns >= 1 AND min_turns <= max_turns", name="turns"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    topic_id: Mapped[str | None] = mapped_column(String(128))
+    topic_title: Mapped[str] = mapped_column(String(500))
+    topic: Mapped[dict[str, Any]]
+    participants: Mapped[list[Any]]
+    min_turns: Mapped[int] = mapped_column(Integer)
+    max_turns: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32), server_default="pending")
+    turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    quality_score: Mapped[float | None] = mapped_column(Float)
+    quality_breakdown: Mapped[dict[str, Any] | None]
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default="{}"
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationTurn(Base):
+    """One turn of a transcript."""
+
+    __tablename__ = "conversation_turns"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "turn_index"),
+        CheckConstraint("turn_index >= 0", name="turn_index"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    turn_index: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_ms: Mapped[float] = mapped_column(Float, server_default="0")
+    created_at: Mapped[datetime] = _now()
+
+
+class AnalysisRun(Base):
+    """One analysis (four analyses aggregated)."""
+
+    __tablename__ = "analysis_runs"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+        CheckConstraint(_one_of("source", RUN_SOURCES), name="source"),
+        CheckConstraint(
+            "source = 'realtime' OR event_id IS NOT NULL", name="kafka_has_event"
+        ),
+        Index(None, "context_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # NULL for realtime runs; Postgres allows many NULLs under a unique constraint.
+    event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    context_id: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(16), server_default="en")
+    status: Mapped[str] = mapped_column(String(16))
+    bundle: Mapped[dict[str, Any]]
+    worker_statuses: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(16))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = _now()
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LLMCall(Base):
+    """Audit of every LLM call (one row per attempt)."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", LLM_CALL_STATUSES), name="status"),
+        Index(None, "owner_type", "owner_id"),
+        Index(None, "provider", "model", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_ref: Mapped[str | None] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(64))
+    owner_type: Mapped[str | None] = mapped_column(String(32))
+    owner_id: Mapped[str | None] = mapped_column(String(128))
+    step: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_ms: Mapped[float] = mapped_column(Float, server_default="0")
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 8), server_default="0")
+    attempt: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = _now()
+
+
+TABLE_NAMES = tuple(Base.metadata.tables)

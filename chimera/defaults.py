@@ -1,0 +1,95 @@
+"""Default values, topic names and Redis key layout, in one place.
+
+Every number carries its unit in its name.  The settings object reads these as
+its defaults; nothing else should hard-code them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Kafka topics (DESIGN.md) -------------------------------------------------
+TOPIC_CONVERSATION_NEW: Final = "conversation.new"
+TOPIC_CONVERSATION_TURN: Final = "conversation.turn"
+TOPIC_CONVERSATION_RESPONSE: Final = "conversation.response"
+TOPIC_CONVERSATION_COMPLETED: Final = "conversation.completed"
+TOPIC_CONVERSATION_DLQ: Final = "conversation.dlq"
+TOPIC_ANALYSIS_TASKS: Final = "analysis.tasks"
+TOPIC_ANALYSIS_COMPLETED: Final = "analysis.completed"
+TOPIC_ANALYSIS_DLQ: Final = "analysis.dlq"
+
+KAFKA_BOOTSTRAP_SERVERS: Final = "127.0.0.1:9092"
+KAFKA_CONSUMER_GROUP_ID: Final = "orchestration-service"
+KAFKA_TOPIC_PARTITIONS: Final = 3
+KAFKA_REPLICATION_FACTOR: Final = 1
+# Tansu takes ~20 s to admit a member with the client defaults; 6 s / 2 s brings
+# a group join down to ~3 s (PERF-FACTS.md) and still tolerates a slow poll.
+KAFKA_SESSION_TIMEOUT_MS: Final = 6_000
+KAFKA_HEARTBEAT_INTERVAL_MS: Final = 2_000
+KAFKA_MAX_POLL_RECORDS: Final = 100
+KAFKA_REQUEST_TIMEOUT_MS: Final = 30_000
+
+# --- Redis ----------------------------------------------------------------------
+REDIS_HOST: Final = "127.0.0.1"
+REDIS_PORT: Final = 6379
+# Separate logical databases for the Celery broker, Celery results and our own
+# state (locks, limits, conversation state), as RELIABILITY.md advises.
+REDIS_BROKER_DB: Final = 0
+REDIS_RESULT_DB: Final = 1
+REDIS_STATE_DB: Final = 2
+REDIS_KEY_PREFIX: Final = "chimera:"
+REDIS_SOCKET_TIMEOUT_S: Final = 10.0
+REDIS_CONNECT_TIMEOUT_S: Final = 5.0
+REDIS_HEALTH_CHECK_INTERVAL_S: Final = 25
+
+# Key names below are joined to the configured prefix.
+KEY_TOPICS_QUEUE: Final = "topics:queue"  # DESIGN.md: unprefixed name `topics:queue`
+KEY_HEARTBEAT: Final = "heartbeat"  # heartbeat:<component>[:<instance>]
+
+# --- Postgres ------------------------------------------------------------------
+DATABASE_URL: Final = "postgresql+psycopg2://postgres@127.0.0.1:5432/chimera"
+DB_POOL_SIZE: Final = 10
+DB_MAX_OVERFLOW: Final = 20
+DB_POOL_TIMEOUT_S: Final = 30
+
+# --- Celery ----------------------------------------------------------------------
+CELERY_QUEUE: Final = "chimera"
+# Threads: LLM turns are I/O-bound; see README "Worker pool" for the measurement.
+CELERY_POOL: Final = "threads"
+CELERY_CONCURRENCY: Final = 32
+TASK_SOFT_TIME_LIMIT_S: Final = 240
+TASK_TIME_LIMIT_S: Final = 300
+# Must exceed prefetch wait + the longest task + the longest retry countdown, and
+# time limits must stay below half of it (RELIABILITY.md).
+VISIBILITY_TIMEOUT_S: Final = 3_600
+# Longer than the longest chord, so a late header still finds its group.
+RESULT_EXPIRES_S: Final = 86_400
+WORKER_SOFT_SHUTDOWN_TIMEOUT_S: Final = 30.0
+HEARTBEAT_INTERVAL_S: Final = 30.0
+
+# --- Conversations ---------------------------------------------------------------
+MIN_CONVERSATION_TURNS: Final = 5
+MAX_CONVERSATION_TURNS: Final = 10
+CONVERSATION_TIMEOUT_SECONDS: Final = 300
+MAX_PARTICIPANTS: Final = 8
+DEFAULT_PARTICIPANTS: Final = (
+    {"provider": "anthropic", "model": "claude-sonnet-5-5"},
+    {"provider": "google", "model": "gemini-3.5-flash"},
+)
+
+# --- Input limits ------------------------------------------------------------------
+MAX_EVENT_BYTES: Final = 1_048_576
+MAX_SEGMENTS: Final = 2_000
+MAX_TEXT_CHARS: Final = 200_000
+
+# --- LLM governance ------------------------------------------------------------------
+RATE_LIMIT_REQUESTS_PER_MINUTE: Final = 60
+
+# --- HTTP -----------------------------------------------------------------------------
+HTTP_HOST: Final = "127.0.0.1"
+HTTP_PORT: Final = 8085
+
+# --- Local stack --------------------------------------------------------------------------
+STATE_DIR: Final = ".chimera"
+STACK_READY_TIMEOUT_S: Final = 60.0
+STACK_STOP_TIMEOUT_S: Final = 20.0

@@ -1,0 +1,1 @@
+"""Kafka: the local Tansu broker, topic administration and client factories."""

@@ -1,0 +1,12 @@
+"""The Celery app factory."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+
+def create_app() -> Celery:
+    """The Chimera Celery app, configured from ``celeryconfig`` (i.e. the settings)."""
+    app = Celery("chimera")
+    app.config_from_object("celeryconfig")
+    return app

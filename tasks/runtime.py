@@ -1,0 +1,59 @@
+"""Per-process resources of a worker: opened at start, closed at shutdown.
+
+Created lazily on first use as well, so tasks also work in an embedded test
+worker.  Connections are made after fork, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from chimera.redis_client import make_redis
+from chimera.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.redis = make_redis(self.settings)
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """This process's resources, opened on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+@worker_process_init.connect
+def _open(**_: Any) -> None:
+    runtime()
+
+
+@worker_process_shutdown.connect
+def _close(**_: Any) -> None:
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.close()
+            _runtime = None
