@@ -59,9 +59,7 @@ def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, A
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
-        raise UndecodableEvent(
-            f"message is not UTF-8: {exc.reason} at byte {exc.start}"
-        ) from None
+        raise UndecodableEvent(f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
@@ -73,9 +71,7 @@ def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, A
 
 def payload_hash(obj: dict[str, Any]) -> str:
     """A stable hash of a payload, to tell a duplicate from a conflicting one."""
-    canonical = json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -122,9 +118,7 @@ def decode_event(
 ) -> tuple[ConversationRequest | AnalysisTask, str]:
     """Raw message -> (typed event, payload hash), or the precise ``InputError``."""
     obj = parse_json_object(raw, max_bytes=settings.max_event_bytes)
-    event = validate_event(
-        _MODELS[kind], obj, context={"limits": limits_from(settings)}
-    )
+    event = validate_event(_MODELS[kind], obj, context={"limits": limits_from(settings)})
     return event, payload_hash(obj)
 
 

@@ -99,9 +99,7 @@ class SchemaInvalid(InputError):
 
     dlq_reason = "schema_invalid"
 
-    def __init__(
-        self, message: str, errors: Sequence[Mapping[str, Any]] = (), **ids: Any
-    ) -> None:
+    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]] = (), **ids: Any) -> None:
         super().__init__(message, **ids)
         #: One dict per problem: {"field": "topic.title", "message": "..."}.
         self.errors: list[dict[str, Any]] = [dict(e) for e in errors]
@@ -189,9 +187,7 @@ class LLMRetryable(LLMError):
 
     retryable = True
 
-    def __init__(
-        self, message: str, retry_after_s: float | None = None, **ids: Any
-    ) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None, **ids: Any) -> None:
         super().__init__(message, **ids)
         #: The server's (or our limiter's) hint, in seconds, when it gave one.
         self.retry_after_s = retry_after_s

@@ -58,9 +58,7 @@ def beat(
             px=int(ttl * 1000),
         )
     except RedisError as exc:
-        raise RedisUnavailable(
-            f"cannot write the {component} heartbeat: {exc}"
-        ) from exc
+        raise RedisUnavailable(f"cannot write the {component} heartbeat: {exc}") from exc
 
 
 def read(client: redis.Redis, settings: Settings, component: str) -> list[Heartbeat]:
@@ -70,9 +68,7 @@ def read(client: redis.Redis, settings: Settings, component: str) -> list[Heartb
         keys = sorted(client.scan_iter(match=pattern, count=100))
         values = client.mget(keys) if keys else []
     except RedisError as exc:
-        raise RedisUnavailable(
-            f"cannot read the {component} heartbeats: {exc}"
-        ) from exc
+        raise RedisUnavailable(f"cannot read the {component} heartbeats: {exc}") from exc
     beats = []
     base = _key(settings, component)
     for key, raw in zip(keys, values, strict=True):

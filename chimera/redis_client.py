@@ -28,6 +28,4 @@ def ping(client: redis.Redis) -> None:
     except RedisError as exc:
         kwargs = client.connection_pool.connection_kwargs
         where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-        raise RedisUnavailable(
-            f"Redis at {redact_url(where)} does not answer: {exc}"
-        ) from exc
+        raise RedisUnavailable(f"Redis at {redact_url(where)} does not answer: {exc}") from exc

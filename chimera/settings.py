@@ -10,6 +10,7 @@ variable and says what was expected.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -70,15 +71,13 @@ class Settings(BaseSettings):
     redis_health_check_interval_s: PositiveInt = d.REDIS_HEALTH_CHECK_INTERVAL_S
 
     # --- Kafka ---------------------------------------------------------------------
-    kafka_bootstrap_servers: str = _env(
-        d.KAFKA_BOOTSTRAP_SERVERS, "KAFKA_BOOTSTRAP_SERVERS"
-    )
+    kafka_bootstrap_servers: str = _env(d.KAFKA_BOOTSTRAP_SERVERS, "KAFKA_BOOTSTRAP_SERVERS")
     kafka_consumer_group_id: str = _env(
         d.KAFKA_CONSUMER_GROUP_ID, "KAFKA_CONSUMER_GROUP_ID", min_length=1
     )
-    kafka_security_protocol: Literal[
-        "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
-    ] = _env("PLAINTEXT", "KAFKA_SECURITY_PROTOCOL")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = _env(
+        "PLAINTEXT", "KAFKA_SECURITY_PROTOCOL"
+    )
     kafka_ssl_cafile: Path | None = _env(None, "KAFKA_SSL_CAFILE")
     kafka_ssl_certfile: Path | None = _env(None, "KAFKA_SSL_CERTFILE")
     kafka_ssl_keyfile: Path | None = _env(None, "KAFKA_SSL_KEYFILE")
@@ -87,12 +86,8 @@ class Settings(BaseSettings):
     ) = _env(None, "KAFKA_SASL_MECHANISM")
     kafka_sasl_username: str | None = _env(None, "KAFKA_SASL_USERNAME")
     kafka_sasl_password: SecretStr | None = _env(None, "KAFKA_SASL_PASSWORD")
-    kafka_topic_partitions: Annotated[int, Field(ge=1, le=1_000)] = (
-        d.KAFKA_TOPIC_PARTITIONS
-    )
-    kafka_replication_factor: Annotated[int, Field(ge=1, le=10)] = (
-        d.KAFKA_REPLICATION_FACTOR
-    )
+    kafka_topic_partitions: Annotated[int, Field(ge=1, le=1_000)] = d.KAFKA_TOPIC_PARTITIONS
+    kafka_replication_factor: Annotated[int, Field(ge=1, le=10)] = d.KAFKA_REPLICATION_FACTOR
     kafka_session_timeout_ms: PositiveInt = d.KAFKA_SESSION_TIMEOUT_MS
     kafka_heartbeat_interval_ms: PositiveInt = d.KAFKA_HEARTBEAT_INTERVAL_MS
     kafka_max_poll_records: PositiveInt = d.KAFKA_MAX_POLL_RECORDS
@@ -125,9 +120,7 @@ class Settings(BaseSettings):
     )
 
     # --- Conversations ---------------------------------------------------------------------
-    min_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = (
-        d.MIN_CONVERSATION_TURNS
-    )
+    min_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = d.MIN_CONVERSATION_TURNS
     # The default max_turns of a request, and the most a request may ask for.
     max_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = _env(
         d.MAX_CONVERSATION_TURNS, "MAX_CONVERSATION_TURNS"
@@ -152,9 +145,7 @@ class Settings(BaseSettings):
     task_time_limit_s: PositiveInt = d.TASK_TIME_LIMIT_S
     visibility_timeout_s: PositiveInt = d.VISIBILITY_TIMEOUT_S
     result_expires_s: PositiveInt = d.RESULT_EXPIRES_S
-    worker_soft_shutdown_timeout_s: Annotated[float, Field(ge=0)] = (
-        d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S
-    )
+    worker_soft_shutdown_timeout_s: Annotated[float, Field(ge=0)] = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: PositiveFloat = d.HEARTBEAT_INTERVAL_S
 
     # --- HTTP ---------------------------------------------------------------------------------------
@@ -329,13 +320,9 @@ def normalize_database_url(raw: str) -> str:
     try:
         url = make_url(raw)
     except ArgumentError as exc:
-        raise ValueError(
-            "expected postgresql://user[:password]@host[:port]/dbname"
-        ) from exc
+        raise ValueError("expected postgresql://user[:password]@host[:port]/dbname") from exc
     if url.get_backend_name() not in ("postgresql", "postgres"):
-        raise ValueError(
-            "only PostgreSQL is supported: postgresql://user@host:port/dbname"
-        )
+        raise ValueError("only PostgreSQL is supported: postgresql://user@host:port/dbname")
     if not url.database:
         raise ValueError("the URL names no database: add /dbname at the end")
     url = url.set(drivername="postgresql+psycopg2")
@@ -361,6 +348,10 @@ def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment (and ``overrides``), or raise ConfigError."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a complex value (list, dict) that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else "?"
+        raise ConfigError(_format({field: "expected a JSON value"})) from None
     except ValidationError as exc:
         problems: dict[str, str] = {}
         for err in exc.errors(include_url=False):
@@ -385,6 +376,21 @@ def _field_from_loc(name: str) -> str:
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return load_settings()
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """Settings as environment variables (secrets included), for child processes."""
+    out: dict[str, str] = {}
+    for field in Settings.model_fields:
+        value = getattr(settings, field)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = "[" + ",".join(p.model_dump_json() for p in value) + "]"
+        out[env_var_for(field)] = str(value)
+    return out
 
 
 def describe(settings: Settings) -> dict[str, str]:

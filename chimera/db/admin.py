@@ -46,9 +46,7 @@ def _target(url: str) -> tuple[URL, str]:
 
 def _check_name(name: str) -> str:
     if not name.replace("_", "").replace("-", "").isalnum():
-        raise ConfigError(
-            f"database name {name!r} may only hold letters, digits, '_' and '-'"
-        )
+        raise ConfigError(f"database name {name!r} may only hold letters, digits, '_' and '-'")
     return name
 
 
@@ -99,9 +97,7 @@ def drop_database(url: str) -> None:
         engine.dispose()
 
 
-def upgrade(
-    settings: Settings, revision: str = "head", *, url: str | None = None
-) -> str:
+def upgrade(settings: Settings, revision: str = "head", *, url: str | None = None) -> str:
     """Create the database if missing and migrate it to ``revision``."""
     url = normalize_database_url(url or settings.database_url.get_secret_value())
     create_database(url)
@@ -133,8 +129,6 @@ def current_revision(url: str) -> str | None:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(
-        alembic_config("postgresql://")
-    ).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
     assert head is not None
     return head

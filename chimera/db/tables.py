@@ -105,9 +105,7 @@ class Conversation(Base):
     turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
     quality_score: Mapped[float | None] = mapped_column(Float)
     quality_breakdown: Mapped[dict[str, Any] | None]
-    metadata_: Mapped[dict[str, Any]] = mapped_column(
-        "metadata", JSONB, server_default="{}"
-    )
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
@@ -145,9 +143,7 @@ class AnalysisRun(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
         CheckConstraint(_one_of("source", RUN_SOURCES), name="source"),
-        CheckConstraint(
-            "source = 'realtime' OR event_id IS NOT NULL", name="kafka_has_event"
-        ),
+        CheckConstraint("source = 'realtime' OR event_id IS NOT NULL", name="kafka_has_event"),
         Index(None, "context_id"),
     )
 

@@ -90,9 +90,7 @@ def make_consumer(
 
 
 @contextmanager
-def admin_client(
-    settings: Settings, *, timeout_ms: int = 5_000
-) -> Iterator[KafkaAdminClient]:
+def admin_client(settings: Settings, *, timeout_ms: int = 5_000) -> Iterator[KafkaAdminClient]:
     """An admin client, closed on exit; an unreachable cluster is ``KafkaUnavailable``."""
     try:
         admin = KafkaAdminClient(
@@ -121,9 +119,7 @@ def publish(
 ) -> FutureRecordMetadata:
     """Send one record keyed by its conversation/context id."""
     try:
-        return producer.send(
-            topic, key=key.encode(), value=value, headers=list(headers)
-        )
+        return producer.send(topic, key=key.encode(), value=value, headers=list(headers))
     except KafkaError as exc:
         raise KafkaUnavailable(f"cannot publish to {topic}: {exc}") from exc
 
@@ -144,6 +140,4 @@ def publish_event(
     try:
         future.get(timeout=timeout_s)
     except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"publish to {topic} was not acknowledged: {exc}"
-        ) from exc
+        raise KafkaUnavailable(f"publish to {topic} was not acknowledged: {exc}") from exc

@@ -1,0 +1,249 @@
+"""`chimera stack up|down|status`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from chimera import defaults as d
+from chimera import heartbeat
+from chimera.db import admin
+from chimera.errors import ChimeraError, StackError
+from chimera.kafka import broker
+from chimera.kafka.topics import ensure_topics, list_topics
+from chimera.redis_client import make_redis
+from chimera.settings import Settings, to_env
+from chimera.stack import checks, procs
+
+log = logging.getLogger(__name__)
+
+#: Start order; stopped in reverse.
+COMPONENTS = ("kafka", "worker", "beat")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: Longer than the worker's soft shutdown, so in-flight tasks can finish.
+STOP_TIMEOUT_S = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S + 15
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    healthy: bool
+    state: str  # "ok", "stopped", "unhealthy", "external", "starting"
+    pid: int | None = None
+    detail: str = ""
+
+    def line(self) -> str:
+        pid = f"pid {self.pid}" if self.pid else "-"
+        return f"{self.name:<9} {self.state:<10} {pid:<11} {self.detail}"
+
+
+def _kafka_address(settings: Settings) -> tuple[str, int] | None:
+    """The address of a broker we should run ourselves, or None if it is external."""
+    first = settings.bootstrap_servers[0]
+    host, _, port = first.rpartition(":")
+    if len(settings.bootstrap_servers) == 1 and host in LOOPBACK:
+        return host, int(port)
+    return None
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ) | to_env(settings)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+def _celery_argv(settings: Settings, command: str) -> list[str]:
+    argv = [sys.executable, "-m", "celery", "-A", "tasks.worker", command]
+    argv += ["--loglevel", settings.log_level]
+    if command == "worker":
+        argv += ["--hostname", f"chimera-{os.getpid()}@%h"]
+    return argv
+
+
+def _wait(
+    what: str, ready: Callable[[], bool], record: procs.ProcessRecord, timeout_s: float
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not record.is_alive():
+            raise StackError(f"{what} exited during start-up; see {record.log_path}")
+        if ready():
+            return
+        time.sleep(0.2)
+    raise StackError(f"{what} not ready after {timeout_s:.0f}s; see {record.log_path}")
+
+
+def _start_kafka(settings: Settings) -> procs.ProcessRecord | None:
+    address = _kafka_address(settings)
+    if address is None:
+        list_topics(settings)  # external cluster: just check it answers
+        return None
+    host, port = address
+    checks.ensure_port_free(host, port, "the Kafka broker (KAFKA_BOOTSTRAP_SERVERS)")
+    record = procs.spawn(
+        "kafka",
+        broker.broker_command(host, port),
+        run_dir=settings.run_dir,
+        log_path=settings.log_dir / "kafka.log",
+        env=broker.broker_env(),
+        url=f"{host}:{port}",
+    )
+    broker.wait_until_ready(settings, settings.stack_ready_timeout_s)
+    return record
+
+
+def _start_worker(settings: Settings) -> procs.ProcessRecord:
+    record = procs.spawn(
+        "worker",
+        _celery_argv(settings, "worker"),
+        run_dir=settings.run_dir,
+        log_path=settings.log_dir / "worker.log",
+        env=_child_env(settings),
+        cwd=PROJECT_ROOT,
+    )
+
+    def ready() -> bool:
+        try:
+            checks.run_canary(settings, timeout_s=2.0)
+            return True
+        except ChimeraError:
+            return False
+
+    _wait("the Celery worker", ready, record, settings.stack_ready_timeout_s)
+    return record
+
+
+def _start_beat(settings: Settings) -> procs.ProcessRecord:
+    log_path = settings.log_dir / "beat.log"
+    offset = procs.log_size(log_path)
+    record = procs.spawn(
+        "beat",
+        _celery_argv(settings, "beat"),
+        run_dir=settings.run_dir,
+        log_path=log_path,
+        env=_child_env(settings),
+        cwd=PROJECT_ROOT,
+    )
+    _wait(
+        "Celery beat",
+        lambda: procs.log_contains(log_path, "beat: Starting", after_offset=offset),
+        record,
+        settings.stack_ready_timeout_s,
+    )
+    return record
+
+
+STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
+    "kafka": _start_kafka,
+    "worker": _start_worker,
+    "beat": _start_beat,
+}
+
+
+def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
+    """Check Redis and Postgres, migrate, then start each missing component in order."""
+    echo(f"redis     ok         {checks.check_redis(settings)}")
+    revision = admin.upgrade(settings)
+    echo(f"postgres  ok         {checks.check_postgres(settings)} -> {revision}")
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    started_now: list[str] = []
+    for name in COMPONENTS:
+        record = procs.read_record(settings.run_dir, name)
+        if record is not None and record.is_alive():
+            echo(f"{name:<9} running    pid {record.pid}")
+            continue
+        try:
+            started = STARTERS[name](settings)
+        except ChimeraError:
+            # Leave nothing half-started: stop what this call started (and the failed one).
+            down(settings, only=[*started_now, name], echo=lambda _: None)
+            raise
+        started_now.append(name)
+        if name == "kafka":
+            created = ensure_topics(settings)
+            detail = f"{settings.kafka_bootstrap_servers}, {len(created)} topics created"
+        else:
+            detail = f"log {settings.log_dir / (name + '.log')}"
+        pid = f"pid {started.pid}" if started else "external"
+        echo(f"{name:<9} started    {pid:<11} {detail}")
+
+
+def down(
+    settings: Settings,
+    *,
+    only: list[str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Stop every component we started (or ``only`` those), newest first."""
+    for name in reversed(COMPONENTS):
+        if only is not None and name not in only:
+            continue
+        record = procs.read_record(settings.run_dir, name)
+        if record is None:
+            continue
+        was_running = procs.stop(record, run_dir=settings.run_dir, timeout_s=STOP_TIMEOUT_S)
+        echo(f"{name:<9} {'stopped' if was_running else 'was not running'}")
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """One status per dependency and component."""
+    out = [_dependency("redis", checks.check_redis, settings)]
+    out.append(_dependency("postgres", checks.check_postgres, settings))
+    for name in COMPONENTS:
+        record = procs.read_record(settings.run_dir, name)
+        if name == "kafka" and _kafka_address(settings) is None:
+            out.append(_dependency("kafka", _kafka_detail, settings, state="external"))
+        elif record is None or not record.is_alive():
+            out.append(ComponentStatus(name, False, "stopped"))
+        else:
+            out.append(_component(name, record, settings))
+    return out
+
+
+def _dependency(
+    name: str, check: Callable[[Settings], str], settings: Settings, state: str = "ok"
+) -> ComponentStatus:
+    try:
+        return ComponentStatus(name, True, state, detail=check(settings))
+    except ChimeraError as exc:
+        return ComponentStatus(name, False, "unhealthy", detail=str(exc))
+
+
+def _kafka_detail(settings: Settings) -> str:
+    topics = list_topics(settings)
+    missing = [t for t in settings.topics.values() if t not in topics]
+    note = f"missing topics: {', '.join(missing)}" if missing else "all topics present"
+    return f"{settings.kafka_bootstrap_servers}, {note}"
+
+
+def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> ComponentStatus:
+    try:
+        if name == "kafka":
+            detail = _kafka_detail(settings)
+        elif name == "worker":
+            reply = checks.run_canary(settings, timeout_s=5.0)
+            detail = f"canary ran on {reply['worker']} in {reply['round_trip_ms']:.0f} ms"
+        else:
+            detail = _beat_detail(settings, record)
+    except ChimeraError as exc:
+        return ComponentStatus(name, False, "unhealthy", record.pid, str(exc))
+    return ComponentStatus(name, True, "ok", record.pid, detail)
+
+
+def _beat_detail(settings: Settings, record: procs.ProcessRecord) -> str:
+    client = make_redis(settings)
+    try:
+        beats = heartbeat.read(client, settings, "beat")
+    finally:
+        client.close()
+    if beats:
+        return f"last scheduled canary ran {beats[0].age_s:.0f}s ago"
+    return f"running; first schedule due within {settings.heartbeat_interval_s:.0f}s"

@@ -1,0 +1,173 @@
+"""Settings: the seed service's variable names, defaults, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from chimera.errors import ConfigError
+from chimera.settings import describe, env_var_for, load_settings, to_env
+
+SEED_DEFAULTS = {
+    "redis_host": "127.0.0.1",
+    "redis_port": 6379,
+    "kafka_consumer_group_id": "orchestration-service",
+    "max_conversation_turns": 10,
+    "conversation_timeout_seconds": 300,
+    "rate_limit_requests_per_minute": 60,
+    "kafka_security_protocol": "PLAINTEXT",
+    "http_port": 8085,
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No Chimera variables but the ones a test sets."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("CHIMERA_", "KAFKA_", "REDIS_", "DATABASE_", "ANTHROPIC_", "OPENAI_")):
+            monkeypatch.delenv(name)
+        if name.startswith(("GOOGLE_", "GEMINI_", "OTEL_", "MAX_CONV", "CONVERSATION_", "RATE_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(("field", "expected"), SEED_DEFAULTS.items())
+def test_defaults_match_the_seed_service(clean_env: pytest.MonkeyPatch, field: str, expected: object) -> None:
+    assert getattr(load_settings(), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "field", "expected"),
+    [
+        ("REDIS_HOST", "redis.internal", "redis_host", "redis.internal"),
+        ("REDIS_PORT", "6380", "redis_port", 6380),
+        ("KAFKA_BOOTSTRAP_SERVERS", "k1:9092, k2:9093", "kafka_bootstrap_servers", "k1:9092,k2:9093"),
+        ("KAFKA_CONSUMER_GROUP_ID", "g2", "kafka_consumer_group_id", "g2"),
+        ("MAX_CONVERSATION_TURNS", "12", "max_conversation_turns", 12),
+        ("CONVERSATION_TIMEOUT_SECONDS", "60", "conversation_timeout_seconds", 60),
+        ("RATE_LIMIT_REQUESTS_PER_MINUTE", "600", "rate_limit_requests_per_minute", 600),
+        ("ANTHROPIC_BASE_URL", "http://127.0.0.1:8089/", "anthropic_base_url", "http://127.0.0.1:8089"),
+        ("OPENAI_BASE_URL", "http://127.0.0.1:8089/v1", "openai_base_url", "http://127.0.0.1:8089/v1"),
+        ("GOOGLE_GEMINI_BASE_URL", "https://proxy", "google_gemini_base_url", "https://proxy"),
+        ("OTEL_SERVICE_NAME", "chimera-eu", "otel_service_name", "chimera-eu"),
+        ("CHIMERA_CELERY_POOL", "prefork", "celery_pool", "prefork"),
+        ("CHIMERA_MAX_EVENT_BYTES", "4096", "max_event_bytes", 4096),
+    ],
+)
+def test_environment_variables_are_honoured(
+    clean_env: pytest.MonkeyPatch, var: str, value: str, field: str, expected: object
+) -> None:
+    clean_env.setenv(var, value)
+    assert getattr(load_settings(), field) == expected
+
+
+def test_gemini_api_key_is_an_alias_of_google_api_key(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GEMINI_API_KEY", "g-secret")
+    settings = load_settings()
+    assert settings.google_api_key is not None
+    assert settings.google_api_key.get_secret_value() == "g-secret"
+    assert settings.configured_providers == ["google"]
+
+
+def test_redis_urls_use_one_db_per_role(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REDIS_PASSWORD", "p@ss/word")
+    settings = load_settings()
+    assert settings.celery_broker_url == "redis://:p%40ss%2Fword@127.0.0.1:6379/0"
+    assert settings.celery_result_url.endswith("/1")
+    assert settings.state_redis_url.endswith("/2")
+
+
+def test_redis_url_overrides_host_and_port(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REDIS_URL", "rediss://:pw@cache.example:6390/7")
+    clean_env.setenv("REDIS_HOST", "ignored")
+    settings = load_settings()
+    assert settings.celery_broker_url == "rediss://:pw@cache.example:6390/0"
+
+
+def test_database_url_gets_the_psycopg2_driver(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("DATABASE_URL", "postgres://u:pw@db:5433/chimera")
+    url = load_settings().database_url.get_secret_value()
+    assert url == "postgresql+psycopg2://u:pw@db:5433/chimera"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected_in_message"),
+    [
+        ("REDIS_PORT", "six", "REDIS_PORT: Input should be a valid integer"),
+        ("REDIS_PORT", "70000", "REDIS_PORT: Input should be less than or equal to 65535"),
+        ("REDIS_URL", "http://cache:6379", "REDIS_URL: expected redis://"),
+        ("DATABASE_URL", "mysql://u@h/db", "DATABASE_URL: only PostgreSQL is supported"),
+        ("DATABASE_URL", "postgresql://u@h", "DATABASE_URL: the URL names no database"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL: expected postgresql://"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "kafka", "KAFKA_BOOTSTRAP_SERVERS: 'kafka' is not host:port"),
+        ("KAFKA_SECURITY_PROTOCOL", "TLS", "KAFKA_SECURITY_PROTOCOL: Input should be 'PLAINTEXT'"),
+        ("KAFKA_SSL_CAFILE", "/nonexistent/ca.pem", "KAFKA_SSL_CAFILE: no such file"),
+        ("MAX_CONVERSATION_TURNS", "0", "MAX_CONVERSATION_TURNS: Input should be greater than or equal to 1"),
+        ("OPENAI_BASE_URL", "localhost:11434", "OPENAI_BASE_URL: expected an http(s):// URL"),
+        ("CHIMERA_CELERY_POOL", "eventlet", "CHIMERA_CELERY_POOL: Input should be 'threads'"),
+        ("CHIMERA_LOG_LEVEL", "LOUD", "CHIMERA_LOG_LEVEL"),
+        ("CHIMERA_DEFAULT_PARTICIPANTS", '[{"provider": "x", "model": "m"}]', "CHIMERA_DEFAULT_PARTICIPANTS"),
+        ("CHIMERA_DEFAULT_PARTICIPANTS", "not json", "CHIMERA_DEFAULT_PARTICIPANTS"),
+    ],
+)
+def test_a_malformed_value_names_the_variable(
+    clean_env: pytest.MonkeyPatch, var: str, value: str, expected_in_message: str
+) -> None:
+    clean_env.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert expected_in_message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected_in_message"),
+    [
+        ({"CHIMERA_MIN_CONVERSATION_TURNS": "8", "MAX_CONVERSATION_TURNS": "6"}, "CHIMERA_MIN_CONVERSATION_TURNS"),
+        ({"CHIMERA_TASK_SOFT_TIME_LIMIT_S": "300"}, "CHIMERA_TASK_SOFT_TIME_LIMIT_S: must be below"),
+        ({"CHIMERA_VISIBILITY_TIMEOUT_S": "500"}, "CHIMERA_TASK_TIME_LIMIT_S: must be at most half"),
+        ({"CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS": "5000"}, "CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM"),
+    ],
+)
+def test_inconsistent_values_are_rejected(
+    clean_env: pytest.MonkeyPatch, env: dict[str, str], expected_in_message: str
+) -> None:
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert expected_in_message in str(info.value)
+
+
+def test_secrets_never_show_in_repr_or_description(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret")
+    clean_env.setenv("DATABASE_URL", "postgresql://app:db-secret@db/chimera")
+    clean_env.setenv("KAFKA_SASL_PASSWORD", "kafka-secret")
+    settings = load_settings()
+    shown = repr(settings) + str(describe(settings))
+    for secret in ("sk-ant-very-secret", "db-secret", "kafka-secret"):
+        assert secret not in shown
+    assert describe(settings)["DATABASE_URL"] == "postgresql+psycopg2://app:***@db/chimera"
+
+
+def test_error_messages_do_not_echo_secret_values(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("REDIS_URL", "http://user:hunter2@cache")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "hunter2" not in str(info.value)
+
+
+def test_to_env_round_trips(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OPENAI_API_KEY", "sk-1")
+    clean_env.setenv("CHIMERA_DEFAULT_PARTICIPANTS", '[{"provider":"openai","model":"a"},{"provider":"openai","model":"b"}]')
+    original = load_settings()
+    for name, value in to_env(original).items():
+        clean_env.setenv(name, value)
+    assert load_settings() == original
+
+
+def test_env_var_for_names_seed_and_prefixed_variables() -> None:
+    assert env_var_for("redis_host") == "REDIS_HOST"
+    assert env_var_for("google_api_key") == "GOOGLE_API_KEY"
+    assert env_var_for("celery_pool") == "CHIMERA_CELERY_POOL"
