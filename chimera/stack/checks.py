@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
@@ -95,7 +96,8 @@ def run_canary(settings: Settings, *, timeout_s: float) -> dict[str, Any]:
             reply: dict[str, Any] = result.get(timeout=timeout_s, interval=0.1)
         finally:
             result.forget()
-    except CeleryTimeout as exc:
+    except (CeleryTimeout, TaskRevokedError) as exc:
+        # Revoked: it expired in the queue before a worker took it.
         raise WorkerUnavailable(f"no worker ran the canary within {timeout_s:.0f}s") from exc
     except (KombuOperationalError, RedisError) as exc:
         raise WorkerUnavailable(f"cannot reach the Celery broker: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,7 +32,7 @@ class ProcessRecord:
         """True if the pid still runs *and* is the process we started (no pid reuse)."""
         try:
             proc = psutil.Process(self.pid)
-            return (
+            return bool(
                 proc.is_running()
                 and proc.status() != psutil.STATUS_ZOMBIE
                 and abs(proc.create_time() - self.create_time) < 1.0
@@ -107,10 +108,8 @@ def stop(record: ProcessRecord, *, run_dir: Path, timeout_s: float) -> bool:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)  # we start each process as its own group leader
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _wait_gone(record: ProcessRecord, timeout_s: float) -> None:

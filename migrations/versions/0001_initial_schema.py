@@ -23,14 +23,10 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("event_id", sa.String(length=128), nullable=True),
         sa.Column("context_id", sa.String(length=128), nullable=False),
-        sa.Column(
-            "language", sa.String(length=16), server_default="en", nullable=False
-        ),
+        sa.Column("language", sa.String(length=16), server_default="en", nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("bundle", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "worker_statuses", postgresql.JSONB(astext_type=sa.Text()), nullable=False
-        ),
+        sa.Column("worker_statuses", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("latency_ms", sa.Float(), nullable=True),
         sa.Column(
@@ -44,9 +40,7 @@ def upgrade() -> None:
             "source = 'realtime' OR event_id IS NOT NULL",
             name=op.f("ck_analysis_runs_kafka_has_event"),
         ),
-        sa.CheckConstraint(
-            "source IN ('kafka', 'realtime')", name=op.f("ck_analysis_runs_source")
-        ),
+        sa.CheckConstraint("source IN ('kafka', 'realtime')", name=op.f("ck_analysis_runs_source")),
         sa.CheckConstraint(
             "status IN ('ok', 'partial', 'failed')",
             name=op.f("ck_analysis_runs_status"),
@@ -67,19 +61,13 @@ def upgrade() -> None:
         sa.Column("topic_id", sa.String(length=128), nullable=True),
         sa.Column("topic_title", sa.String(length=500), nullable=False),
         sa.Column("topic", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "participants", postgresql.JSONB(astext_type=sa.Text()), nullable=False
-        ),
+        sa.Column("participants", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("min_turns", sa.Integer(), nullable=False),
         sa.Column("max_turns", sa.Integer(), nullable=False),
-        sa.Column(
-            "status", sa.String(length=32), server_default="pending", nullable=False
-        ),
+        sa.Column("status", sa.String(length=32), server_default="pending", nullable=False),
         sa.Column("turn_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("quality_score", sa.Float(), nullable=True),
-        sa.Column(
-            "quality_breakdown", postgresql.JSONB(astext_type=sa.Text()), nullable=True
-        ),
+        sa.Column("quality_breakdown", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column(
             "metadata",
             postgresql.JSONB(astext_type=sa.Text()),
@@ -123,9 +111,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
         sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "status", sa.String(length=32), server_default="received", nullable=False
-        ),
+        sa.Column("status", sa.String(length=32), server_default="received", nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("source_topic", sa.String(length=255), nullable=True),
         sa.Column("source_partition", sa.Integer(), nullable=True),
@@ -144,9 +130,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "kind IN ('conversation', 'analysis')", name=op.f("ck_events_kind")
-        ),
+        sa.CheckConstraint("kind IN ('conversation', 'analysis')", name=op.f("ck_events_kind")),
         sa.CheckConstraint(
             "status IN ('received', 'dispatched', 'done', 'dead_lettered')",
             name=op.f("ck_events_status"),
@@ -187,9 +171,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "status IN ('ok', 'error')", name=op.f("ck_llm_calls_status")
-        ),
+        sa.CheckConstraint("status IN ('ok', 'error')", name=op.f("ck_llm_calls_status")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_llm_calls")),
     )
     op.create_index(
@@ -222,9 +204,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.CheckConstraint(
-            "turn_index >= 0", name=op.f("ck_conversation_turns_turn_index")
-        ),
+        sa.CheckConstraint("turn_index >= 0", name=op.f("ck_conversation_turns_turn_index")),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
@@ -242,16 +222,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("conversation_turns")
-    op.drop_index(
-        op.f("ix_llm_calls_provider_model_created_at"), table_name="llm_calls"
-    )
+    op.drop_index(op.f("ix_llm_calls_provider_model_created_at"), table_name="llm_calls")
     op.drop_index(op.f("ix_llm_calls_owner_type_owner_id"), table_name="llm_calls")
     op.drop_table("llm_calls")
     op.drop_index(op.f("ix_events_status_updated_at"), table_name="events")
     op.drop_table("events")
-    op.drop_index(
-        op.f("ix_conversations_status_created_at"), table_name="conversations"
-    )
+    op.drop_index(op.f("ix_conversations_status_created_at"), table_name="conversations")
     op.drop_table("conversations")
     op.drop_index(op.f("ix_analysis_runs_context_id"), table_name="analysis_runs")
     op.drop_table("analysis_runs")

@@ -94,11 +94,15 @@ class _Fixed(random.Random):
         (1, {"jitter": 0, "base_s": 0.5, "cap_s": 5}, 0.0, 0.5),
     ],
 )
-def test_compute_backoff(attempt: int, kwargs: dict[str, float], rand: float, expected: float) -> None:
+def test_compute_backoff(
+    attempt: int, kwargs: dict[str, float], rand: float, expected: float
+) -> None:
     assert compute_backoff(attempt, rand=_Fixed(rand), **kwargs) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("bad", [{"attempt": 0}, {"attempt": 1, "jitter": 2.0}, {"attempt": 1, "base_s": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"attempt": 0}, {"attempt": 1, "jitter": 2.0}, {"attempt": 1, "base_s": -1}]
+)
 def test_compute_backoff_rejects_nonsense(bad: dict[str, float]) -> None:
     attempt = int(bad.pop("attempt"))
     with pytest.raises(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -53,7 +54,10 @@ FULL_TASK = {
 @pytest.fixture(scope="module")
 def cfg() -> Settings:
     return load_settings(
-        max_event_bytes=4_096, min_conversation_turns=3, max_conversation_turns=8, max_participants=3
+        max_event_bytes=4_096,
+        min_conversation_turns=3,
+        max_conversation_turns=8,
+        max_participants=3,
     )
 
 
@@ -71,7 +75,9 @@ def errors_of(exc: SchemaInvalid) -> dict[str, str]:
 def test_the_design_example_is_valid(cfg: Settings) -> None:
     event, digest = decode_event(raw(FULL_REQUEST | {"max_turns": 8}), "conversation", cfg)
     assert event.event_id == "evt-42"
-    assert event.topic == TopicSpec(id="t-7", title="Should cities ban cars?", description="optional")
+    assert event.topic == TopicSpec(
+        id="t-7", title="Should cities ban cars?", description="optional"
+    )
     assert [p.provider for p in event.participants] == ["anthropic", "google"]
     assert event.participants[0].speaker == "claude-sonnet-5-5"
     assert event.metadata == {"any": "json"}
@@ -87,7 +93,9 @@ def test_defaults_come_from_settings(cfg: Settings) -> None:
 
 
 def test_min_turns_default_never_exceeds_a_smaller_max(cfg: Settings) -> None:
-    event, _ = decode_event(raw({"event_id": "e", "topic": "t", "max_turns": 2}), "conversation", cfg)
+    event, _ = decode_event(
+        raw({"event_id": "e", "topic": "t", "max_turns": 2}), "conversation", cfg
+    )
     assert (event.min_turns, event.max_turns) == (2, 2)
 
 
@@ -108,7 +116,11 @@ def test_min_turns_default_never_exceeds_a_smaller_max(cfg: Settings) -> None:
         ({"min_turns": 7, "max_turns": 6}, "min_turns", "must not exceed max_turns (6)"),
         ({"participants": [{"provider": "openai", "model": "m"}]}, "participants", "2 to 3"),
         ({"participants": [{"provider": "openai", "model": "m"}] * 4}, "participants", "2 to 3"),
-        ({"participants": [{"provider": "mistral", "model": "m"}] * 2}, "participants.0.provider", "'anthropic'"),
+        (
+            {"participants": [{"provider": "mistral", "model": "m"}] * 2},
+            "participants.0.provider",
+            "'anthropic'",
+        ),
         ({"participants": [{"provider": "openai"}] * 2}, "participants.0.model", "Field required"),
         ({"metadata": []}, "metadata", "valid dictionary"),
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
@@ -151,8 +163,16 @@ def test_missing_topic_is_named(cfg: Settings) -> None:
         (b"[1, 2]", InvalidJSON, "invalid_json"),
         (b'"just a string"', InvalidJSON, "invalid_json"),
         (b'{"event_id": "e", "topic": "t", "max_turns": NaN}', InvalidJSON, "invalid_json"),
-        (b'{"event_id": "e", "topic": "t", "schema_version": 2}', UnsupportedSchemaVersion, "unsupported_version"),
-        (b'{"event_id": "e", "topic": "t", "schema_version": 0}', UnsupportedSchemaVersion, "unsupported_version"),
+        (
+            b'{"event_id": "e", "topic": "t", "schema_version": 2}',
+            UnsupportedSchemaVersion,
+            "unsupported_version",
+        ),
+        (
+            b'{"event_id": "e", "topic": "t", "schema_version": 0}',
+            UnsupportedSchemaVersion,
+            "unsupported_version",
+        ),
         (b'{"event_id": "e", "topic": "' + b"x" * 5_000 + b'"}', EventTooLarge, "too_large"),
     ],
 )
@@ -167,7 +187,9 @@ def test_poison_messages_raise_the_precise_error(
 
 def test_unknown_version_keeps_the_event_id(cfg: Settings) -> None:
     with pytest.raises(UnsupportedSchemaVersion) as info:
-        decode_event(b'{"event_id": "evt-9", "topic": "t", "schema_version": 3}', "conversation", cfg)
+        decode_event(
+            b'{"event_id": "evt-9", "topic": "t", "schema_version": 3}', "conversation", cfg
+        )
     assert info.value.ids == {"event_id": "evt-9"}
     assert "schema_version 3 is not supported" in str(info.value)
 
@@ -212,7 +234,9 @@ def test_segments_may_be_absent(cfg: Settings) -> None:
         ({"prompt_ids": {"summary": ""}}, "prompt_ids"),
     ],
 )
-def test_invalid_analysis_tasks_name_the_field(cfg: Settings, change: dict[str, Any], field: str) -> None:
+def test_invalid_analysis_tasks_name_the_field(
+    cfg: Settings, change: dict[str, Any], field: str
+) -> None:
     with pytest.raises(SchemaInvalid) as info:
         decode_event(raw(FULL_TASK | change), "analysis", cfg)
     assert field in errors_of(info.value)
@@ -256,7 +280,9 @@ def test_completed_conversation_goes_to_the_completed_topic() -> None:
         conversation_id="c",
         topic=TopicSpec(title="t"),
         turn_count=1,
-        transcript=(TranscriptTurn(turn_index=0, speaker="a", provider="openai", model="m", content="hi"),),
+        transcript=(
+            TranscriptTurn(turn_index=0, speaker="a", provider="openai", model="m", content="hi"),
+        ),
         quality_score=0.8,
     )
     assert done.topic_role == "conversation.completed"
@@ -275,20 +301,35 @@ DEFAULTS = load_settings()
 
 @given(st.binary(max_size=512))
 def test_decoding_arbitrary_bytes_never_raises_anything_but_input_errors(data: bytes) -> None:
-    try:
+    with contextlib.suppress(InputError):
         decode_event(data, "conversation", DEFAULTS)
-    except InputError:
-        pass
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
-@given(st.dictionaries(st.sampled_from(["event_id", "topic", "min_turns", "max_turns", "participants", "metadata", "schema_version"]), json_values))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "event_id",
+                "topic",
+                "min_turns",
+                "max_turns",
+                "participants",
+                "metadata",
+                "schema_version",
+            ]
+        ),
+        json_values,
+    )
+)
 def test_any_json_object_is_either_a_valid_request_or_a_named_error(obj: dict[str, Any]) -> None:
     settings = DEFAULTS
     try:

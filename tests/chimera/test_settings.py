@@ -33,7 +33,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 @pytest.mark.parametrize(("field", "expected"), SEED_DEFAULTS.items())
-def test_defaults_match_the_seed_service(clean_env: pytest.MonkeyPatch, field: str, expected: object) -> None:
+def test_defaults_match_the_seed_service(
+    clean_env: pytest.MonkeyPatch, field: str, expected: object
+) -> None:
     assert getattr(load_settings(), field) == expected
 
 
@@ -42,13 +44,28 @@ def test_defaults_match_the_seed_service(clean_env: pytest.MonkeyPatch, field: s
     [
         ("REDIS_HOST", "redis.internal", "redis_host", "redis.internal"),
         ("REDIS_PORT", "6380", "redis_port", 6380),
-        ("KAFKA_BOOTSTRAP_SERVERS", "k1:9092, k2:9093", "kafka_bootstrap_servers", "k1:9092,k2:9093"),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "k1:9092, k2:9093",
+            "kafka_bootstrap_servers",
+            "k1:9092,k2:9093",
+        ),
         ("KAFKA_CONSUMER_GROUP_ID", "g2", "kafka_consumer_group_id", "g2"),
         ("MAX_CONVERSATION_TURNS", "12", "max_conversation_turns", 12),
         ("CONVERSATION_TIMEOUT_SECONDS", "60", "conversation_timeout_seconds", 60),
         ("RATE_LIMIT_REQUESTS_PER_MINUTE", "600", "rate_limit_requests_per_minute", 600),
-        ("ANTHROPIC_BASE_URL", "http://127.0.0.1:8089/", "anthropic_base_url", "http://127.0.0.1:8089"),
-        ("OPENAI_BASE_URL", "http://127.0.0.1:8089/v1", "openai_base_url", "http://127.0.0.1:8089/v1"),
+        (
+            "ANTHROPIC_BASE_URL",
+            "http://127.0.0.1:8089/",
+            "anthropic_base_url",
+            "http://127.0.0.1:8089",
+        ),
+        (
+            "OPENAI_BASE_URL",
+            "http://127.0.0.1:8089/v1",
+            "openai_base_url",
+            "http://127.0.0.1:8089/v1",
+        ),
         ("GOOGLE_GEMINI_BASE_URL", "https://proxy", "google_gemini_base_url", "https://proxy"),
         ("OTEL_SERVICE_NAME", "chimera-eu", "otel_service_name", "chimera-eu"),
         ("CHIMERA_CELERY_POOL", "prefork", "celery_pool", "prefork"),
@@ -103,11 +120,19 @@ def test_database_url_gets_the_psycopg2_driver(clean_env: pytest.MonkeyPatch) ->
         ("KAFKA_BOOTSTRAP_SERVERS", "kafka", "KAFKA_BOOTSTRAP_SERVERS: 'kafka' is not host:port"),
         ("KAFKA_SECURITY_PROTOCOL", "TLS", "KAFKA_SECURITY_PROTOCOL: Input should be 'PLAINTEXT'"),
         ("KAFKA_SSL_CAFILE", "/nonexistent/ca.pem", "KAFKA_SSL_CAFILE: no such file"),
-        ("MAX_CONVERSATION_TURNS", "0", "MAX_CONVERSATION_TURNS: Input should be greater than or equal to 1"),
+        (
+            "MAX_CONVERSATION_TURNS",
+            "0",
+            "MAX_CONVERSATION_TURNS: Input should be greater than or equal to 1",
+        ),
         ("OPENAI_BASE_URL", "localhost:11434", "OPENAI_BASE_URL: expected an http(s):// URL"),
         ("CHIMERA_CELERY_POOL", "eventlet", "CHIMERA_CELERY_POOL: Input should be 'threads'"),
         ("CHIMERA_LOG_LEVEL", "LOUD", "CHIMERA_LOG_LEVEL"),
-        ("CHIMERA_DEFAULT_PARTICIPANTS", '[{"provider": "x", "model": "m"}]', "CHIMERA_DEFAULT_PARTICIPANTS"),
+        (
+            "CHIMERA_DEFAULT_PARTICIPANTS",
+            '[{"provider": "x", "model": "m"}]',
+            "CHIMERA_DEFAULT_PARTICIPANTS",
+        ),
         ("CHIMERA_DEFAULT_PARTICIPANTS", "not json", "CHIMERA_DEFAULT_PARTICIPANTS"),
     ],
 )
@@ -123,9 +148,18 @@ def test_a_malformed_value_names_the_variable(
 @pytest.mark.parametrize(
     ("env", "expected_in_message"),
     [
-        ({"CHIMERA_MIN_CONVERSATION_TURNS": "8", "MAX_CONVERSATION_TURNS": "6"}, "CHIMERA_MIN_CONVERSATION_TURNS"),
-        ({"CHIMERA_TASK_SOFT_TIME_LIMIT_S": "300"}, "CHIMERA_TASK_SOFT_TIME_LIMIT_S: must be below"),
-        ({"CHIMERA_VISIBILITY_TIMEOUT_S": "500"}, "CHIMERA_TASK_TIME_LIMIT_S: must be at most half"),
+        (
+            {"CHIMERA_MIN_CONVERSATION_TURNS": "8", "MAX_CONVERSATION_TURNS": "6"},
+            "CHIMERA_MIN_CONVERSATION_TURNS",
+        ),
+        (
+            {"CHIMERA_TASK_SOFT_TIME_LIMIT_S": "300"},
+            "CHIMERA_TASK_SOFT_TIME_LIMIT_S: must be below",
+        ),
+        (
+            {"CHIMERA_VISIBILITY_TIMEOUT_S": "500"},
+            "CHIMERA_TASK_TIME_LIMIT_S: must be at most half",
+        ),
         ({"CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS": "5000"}, "CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS"),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM"),
     ],
@@ -160,7 +194,10 @@ def test_error_messages_do_not_echo_secret_values(clean_env: pytest.MonkeyPatch)
 
 def test_to_env_round_trips(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("OPENAI_API_KEY", "sk-1")
-    clean_env.setenv("CHIMERA_DEFAULT_PARTICIPANTS", '[{"provider":"openai","model":"a"},{"provider":"openai","model":"b"}]')
+    clean_env.setenv(
+        "CHIMERA_DEFAULT_PARTICIPANTS",
+        '[{"provider":"openai","model":"a"},{"provider":"openai","model":"b"}]',
+    )
     original = load_settings()
     for name, value in to_env(original).items():
         clean_env.setenv(name, value)

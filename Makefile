@@ -1,0 +1,64 @@
+# Chimera — every target sets up what it needs (virtualenv, services, database).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv services db test lint typecheck check fmt up down status demo bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)  ## Create .venv and install the pinned requirements
+
+services:  ## Make sure Redis and PostgreSQL answer (start them if stopped)
+	@scripts/ensure-services.sh
+
+db: venv services  ## Create and migrate the database
+	$(PY) -m chimera db upgrade
+
+test: venv services db  ## Run the test suite against real Redis, Postgres and Kafka
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv  ## mypy, strict on chimera/
+	$(VENV)/bin/mypy
+
+check: lint typecheck test  ## Everything CI runs
+
+fmt: venv  ## Format and auto-fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+up: venv services  ## Start the local stack in the foreground (Ctrl-C stops it)
+	$(PY) -m chimera stack up --attach
+
+down: venv  ## Stop the local stack
+	$(PY) -m chimera stack down
+
+status: venv  ## One line per component
+	$(PY) -m chimera stack status
+
+demo: venv services  ## Bring the stack up, show its status, bring it down
+	@trap '$(PY) -m chimera stack down' EXIT; \
+	$(PY) -m chimera stack up && \
+	echo && echo "== stack status ==" && $(PY) -m chimera stack status
+
+bench: venv services  ## Benchmarks (results under bench/)
+	$(PY) bench/pool_choice.py
+
+clean:  ## Remove the virtualenv, caches and local state
+	rm -rf $(VENV) .chimera .mypy_cache .ruff_cache *.egg-info
