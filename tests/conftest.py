@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,12 +48,30 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile("chimera")
 
 
+def delete_keys(settings: Any, prefix: str) -> None:
+    """Delete every key under ``prefix`` in the broker, result and state databases."""
+    import redis
+
+    for db in {settings.redis_broker_db, settings.redis_result_db, settings.redis_state_db}:
+        client = redis.Redis.from_url(settings.redis_url_for(db))
+        try:
+            keys = list(client.scan_iter(match=prefix + "*", count=1_000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+        finally:
+            client.close()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Before any chimera module reads settings: the suite never touches the
     # developer's real database, queues or topics.
     for name in [n for n in os.environ if n.startswith(("CHIMERA_", "KAFKA_", "REDIS_"))]:
         del os.environ[name]
     os.environ.update(TEST_ENV)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -69,7 +88,8 @@ def settings() -> Any:
 
 
 @pytest.fixture(scope="session")
-def redis_server(settings: Any) -> None:
+def redis_server(settings: Any) -> Iterator[None]:
+    """Redis answers; at the end of the session every key of ours is deleted."""
     from chimera.errors import RedisUnavailable
     from chimera.stack.checks import check_redis
 
@@ -77,21 +97,17 @@ def redis_server(settings: Any) -> None:
         check_redis(settings)
     except RedisUnavailable as exc:
         pytest.fail(f"Redis is required for this test: {exc}", pytrace=False)
+    yield
+    delete_keys(settings, settings.redis_key_prefix)
 
 
 @pytest.fixture
 def redis_ns(settings: Any, redis_server: None, request: pytest.FixtureRequest) -> Iterator[Any]:
     """Settings whose Redis key prefix is this test's own; keys removed afterwards."""
-    from chimera.redis_client import make_redis
-
     prefix = f"{settings.redis_key_prefix}{secrets.token_hex(3)}:"
     scoped = settings.model_copy(update={"redis_key_prefix": prefix})
     yield scoped
-    client = make_redis(scoped)
-    keys = list(client.scan_iter(match=prefix + "*", count=500))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_keys(scoped, prefix)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +12,24 @@ import psutil
 import pytest
 
 from tests.chimera.test_cli import chimera
+from tests.conftest import delete_keys
 from tests.helpers import free_port
 
 
 @pytest.fixture
-def stack_env(tmp_path: Path, redis_server: None, database: Any) -> dict[str, str]:
+def stack_env(
+    tmp_path: Path, redis_server: None, database: Any, settings: Any
+) -> Iterator[dict[str, str]]:
     """A stack of its own: its own broker port, queue, key prefix and state folder."""
     tag = os.urandom(3).hex()
-    return {
+    yield {
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "CHIMERA_STATE_DIR": str(tmp_path / "state"),
         "CHIMERA_CELERY_QUEUE": f"stack-test-{tag}",
         "CHIMERA_REDIS_KEY_PREFIX": f"stack-test-{tag}:",
         "CHIMERA_CELERY_CONCURRENCY": "4",
     }
+    delete_keys(settings, f"stack-test-{tag}:")
 
 
 def recorded_pids(state_dir: Path) -> dict[str, int]:
