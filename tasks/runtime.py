@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, get_settings
@@ -47,12 +47,13 @@ def runtime() -> Runtime:
         return _Holder.current
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # prefork children; thread pools open lazily
 def _open(**_: Any) -> None:
     runtime()
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # prefork children
+@worker_shutdown.connect  # the main process (thread pools)
 def _close(**_: Any) -> None:
     with _Holder.lock:
         if _Holder.current is not None:

@@ -6,21 +6,22 @@ import socket
 import time
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from chimera import heartbeat
 from tasks.runtime import runtime
 
 
-@shared_task(name="chimera.system.canary", acks_late=False, ignore_result=False)
-def canary(source: str = "manual", sent_at: float | None = None) -> dict[str, Any]:
+@shared_task(name="chimera.system.canary", bind=True, acks_late=False, ignore_result=False)
+def canary(self: Task, source: str = "manual", sent_at: float | None = None) -> dict[str, Any]:
     """Record this worker's heartbeat (and beat's, when beat sent it); return who ran it.
 
     Liveness runs this rather than a broadcast ping: a worker can answer pings
     yet have stopped consuming after a Redis reconnect.
     """
     rt = runtime()
-    host = socket.gethostname()
+    # The node name (name@host), so several workers on one host keep separate beats.
+    host = self.request.hostname or socket.gethostname()
     now = time.time()
     heartbeat.beat(rt.redis, rt.settings, "worker", instance=host, at=now)
     if source == "beat":

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,51 +52,48 @@ def _check_name(name: str) -> str:
     return name
 
 
-def database_exists(url: str) -> bool:
+@contextmanager
+def _maintenance(url: str, failure: str) -> Iterator[tuple[Connection, str]]:
+    """An autocommit connection to the server's `postgres` database, and the target's name.
+
+    Any database error becomes ``DatabaseUnavailable("<failure>: ...")``.
+    """
     target, name = _target(url)
     engine = create_engine(_maintenance_url(target), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            found = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-            ).scalar()
+            yield conn, name
     except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot reach Postgres: {exc}") from exc
+        raise DatabaseUnavailable(f"{failure.format(name=name)}: {exc}") from exc
     finally:
         engine.dispose()
-    return bool(found)
+
+
+def database_exists(url: str) -> bool:
+    with _maintenance(url, "cannot reach Postgres") as (conn, name):
+        query = text("SELECT 1 FROM pg_database WHERE datname = :n")
+        return bool(conn.execute(query, {"n": name}).scalar())
 
 
 def create_database(url: str) -> bool:
     """Create the database ``url`` names if it does not exist; True if created."""
-    target, name = _target(url)
     if database_exists(url):
         return False
-    engine = create_engine(_maintenance_url(target), isolation_level="AUTOCOMMIT")
     try:
-        with engine.connect() as conn:
+        with _maintenance(url, "cannot create database {name!r}") as (conn, name):
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as exc:
+    except DatabaseUnavailable as exc:
         if "already exists" in str(exc):  # lost a race with another process
             return False
-        raise DatabaseUnavailable(f"cannot create database {name!r}: {exc}") from exc
-    finally:
-        engine.dispose()
+        raise
     log.info("created database %s", name)
     return True
 
 
 def drop_database(url: str) -> None:
     """Drop the database ``url`` names (used by tests for scratch databases)."""
-    target, name = _target(url)
-    engine = create_engine(_maintenance_url(target), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot drop database {name!r}: {exc}") from exc
-    finally:
-        engine.dispose()
+    with _maintenance(url, "cannot drop database {name!r}") as (conn, name):
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def upgrade(settings: Settings, revision: str = "head", *, url: str | None = None) -> str:

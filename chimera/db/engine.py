@@ -1,4 +1,4 @@
-"""Engines and sessions.
+"""Engines.
 
 Create engines after fork (a pool must not cross a ``fork()``): worker processes
 call ``make_engine`` from their process-init hook, never at import time.
@@ -6,15 +6,9 @@ call ``make_engine`` from their process-init hook, never at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from sqlalchemy import Engine, create_engine
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-
-from chimera.errors import DatabaseUnavailable
-from chimera.settings import Settings, redact_url
+from chimera.settings import Settings
 
 
 def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
@@ -28,26 +22,3 @@ def make_engine(settings: Settings, *, url: str | None = None) -> Engine:
         pool_recycle=1_800,
         connect_args={"connect_timeout": 5, "application_name": "chimera"},
     )
-
-
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def translate_db_errors(what: str = "database") -> Iterator[None]:
-    """Turn an unreachable-database error into ``DatabaseUnavailable``."""
-    try:
-        yield
-    except OperationalError as exc:
-        raise DatabaseUnavailable(f"{what} is unreachable: {exc.orig}") from exc
-
-
-def ping(engine: Engine) -> None:
-    """Raise ``DatabaseUnavailable`` unless the database answers ``SELECT 1``."""
-    url = redact_url(engine.url.render_as_string(hide_password=False))
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"Postgres at {url} does not answer: {exc}") from exc

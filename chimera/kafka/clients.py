@@ -7,7 +7,6 @@ CLI alike.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +19,6 @@ from chimera.codec import encode
 from chimera.errors import KafkaUnavailable
 from chimera.models import OutputEvent
 from chimera.settings import Settings
-
-log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
 

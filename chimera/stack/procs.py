@@ -118,18 +118,6 @@ def _wait_gone(record: ProcessRecord, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-def group_members(pid: int) -> list[int]:
-    """Pids still alive in the process group led by ``pid``."""
-    members = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(proc.info["pid"]) == pid and proc.status() != psutil.STATUS_ZOMBIE:
-                members.append(proc.info["pid"])
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
 def log_contains(path: Path, needle: str, *, after_offset: int = 0) -> bool:
     try:
         with open(path, "rb") as fh:
