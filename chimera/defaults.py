@@ -84,6 +84,16 @@ MAX_TEXT_CHARS: Final = 200_000
 
 # --- LLM governance ------------------------------------------------------------------
 RATE_LIMIT_REQUESTS_PER_MINUTE: Final = 60
+# Explicit SDK timeouts: the SDK defaults are 600 s (anthropic) or none (google-genai).
+LLM_TIMEOUT_S: Final = 60.0
+LLM_CONNECT_TIMEOUT_S: Final = 5.0
+# A caller waits this long for the limiter, then gets a retryable "try later".
+LLM_MAX_WAIT_S: Final = 5.0
+# Our sliding window is this much longer than a minute: the provider stamps a
+# request a little after we admit it, so an exact window could overrun theirs.
+LLM_WINDOW_MARGIN_S: Final = 1.0
+BREAKER_FAILURE_THRESHOLD: Final = 5
+BREAKER_COOLDOWN_S: Final = 30.0
 
 # --- HTTP -----------------------------------------------------------------------------
 HTTP_HOST: Final = "127.0.0.1"

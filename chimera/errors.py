@@ -40,7 +40,9 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     │       ├── LLMBadRequest           400, 413
     │       ├── LLMAuthError            401, 403
     │       ├── SafetyBlocked           refused / blocked by safety filters
-    │       └── SpendCapReached         429 spend cap: retrying only wastes time
+    │       ├── SpendCapReached         429 spend cap: retrying only wastes time
+    │       ├── StructuredOutputInvalid schema still unmet after one repair
+    │       └── ProviderNotConfigured   no key and no base URL for the provider
     └── StackError                      the local process stack failed
         └── PortInUse
 """
@@ -231,6 +233,14 @@ class SafetyBlocked(LLMPermanent):
 
 class SpendCapReached(LLMPermanent):
     """Raised on a spend-cap 429, which no wait will lift."""
+
+
+class StructuredOutputInvalid(LLMPermanent):
+    """Raised when an answer fails its schema even after one repair attempt."""
+
+
+class ProviderNotConfigured(LLMPermanent):
+    """Raised when a call names a provider that has neither a key nor a base URL."""
 
 
 # --- Local stack ----------------------------------------------------------------------------

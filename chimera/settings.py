@@ -10,6 +10,7 @@ variable and says what was expected.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -36,6 +39,16 @@ from chimera.models.participants import Participant
 def _env(default: Any, *names: str, **kwargs: Any) -> Any:
     """A field read from the seed service's (unprefixed) variable ``names``."""
     return Field(default, validation_alias=AliasChoices(*names), **kwargs)
+
+
+class ModelLimits(BaseModel):
+    """Per-minute limits of one provider or model; None means unlimited."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: int | None = Field(default=None, gt=0, description="requests per minute")
+    itpm: int | None = Field(default=None, gt=0, description="input tokens per minute")
+    otpm: int | None = Field(default=None, gt=0, description="output tokens per minute")
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -118,6 +131,19 @@ class Settings(BaseSettings):
     rate_limit_requests_per_minute: PositiveInt = _env(
         d.RATE_LIMIT_REQUESTS_PER_MINUTE, "RATE_LIMIT_REQUESTS_PER_MINUTE"
     )
+    # JSON: {"anthropic": {"rpm": 50}, "anthropic/claude-sonnet-5-5": {"itpm": 30000}}
+    # A model's entry overrides its provider's, field by field.
+    llm_limits: dict[str, ModelLimits] = Field(default_factory=dict)
+    llm_timeout_s: PositiveFloat = d.LLM_TIMEOUT_S
+    llm_connect_timeout_s: PositiveFloat = d.LLM_CONNECT_TIMEOUT_S
+    llm_sdk_max_retries: Annotated[int, Field(ge=0, le=1)] = 0
+    llm_max_wait_s: Annotated[float, Field(ge=0)] = d.LLM_MAX_WAIT_S
+    llm_window_margin_s: Annotated[float, Field(ge=0, le=30)] = d.LLM_WINDOW_MARGIN_S
+    # Limits are per minute; only tests shorten the window (and scale the limits).
+    llm_limit_window_s: Annotated[float, Field(gt=0, le=3_600)] = 60.0
+    breaker_failure_threshold: PositiveInt = d.BREAKER_FAILURE_THRESHOLD
+    breaker_cooldown_s: PositiveFloat = d.BREAKER_COOLDOWN_S
+    price_table_path: Path | None = None
 
     # --- Conversations --------------------------------------------------------
     min_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = d.MIN_CONVERSATION_TURNS
@@ -141,6 +167,7 @@ class Settings(BaseSettings):
     celery_queue: str = Field(d.CELERY_QUEUE, min_length=1)
     celery_pool: Literal["threads", "prefork", "gevent", "solo"] = d.CELERY_POOL
     celery_concurrency: Annotated[int, Field(ge=1, le=1_024)] = d.CELERY_CONCURRENCY
+    celery_task_events: bool = False
     task_soft_time_limit_s: PositiveInt = d.TASK_SOFT_TIME_LIMIT_S
     task_time_limit_s: PositiveInt = d.TASK_TIME_LIMIT_S
     visibility_timeout_s: PositiveInt = d.VISIBILITY_TIMEOUT_S
@@ -299,12 +326,26 @@ class Settings(BaseSettings):
     @property
     def configured_providers(self) -> list[str]:
         """Providers with a key or a base URL; the others are not used."""
-        pairs = {
+        names = ("anthropic", "google", "openai")
+        return [name for name in names if any(self.provider_settings(name))]
+
+    def limits_for(self, provider: str, model: str) -> ModelLimits:
+        """The limits of ``provider/model``: its own entry over its provider's over
+        RATE_LIMIT_REQUESTS_PER_MINUTE."""
+        merged: dict[str, int | None] = {"rpm": self.rate_limit_requests_per_minute}
+        for key in (provider, f"{provider}/{model}"):
+            if key in self.llm_limits:
+                merged |= self.llm_limits[key].model_dump(exclude_unset=True)
+        return ModelLimits(**merged)
+
+    def provider_settings(self, provider: str) -> tuple[str | None, str | None]:
+        """(api key, base URL) of a provider."""
+        key, url = {
             "anthropic": (self.anthropic_api_key, self.anthropic_base_url),
             "google": (self.google_api_key, self.google_gemini_base_url),
             "openai": (self.openai_api_key, self.openai_base_url),
-        }
-        return [name for name, (key, url) in pairs.items() if key or url]
+        }[provider]
+        return (key.get_secret_value() if key else None), url
 
     @property
     def run_dir(self) -> Path:
@@ -387,8 +428,8 @@ def to_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        elif isinstance(value, list):
-            value = "[" + ",".join(p.model_dump_json() for p in value) + "]"
+        elif isinstance(value, list | dict):
+            value = json.dumps(_jsonable(value))
         out[env_var_for(field)] = str(value)
     return out
 
@@ -400,12 +441,22 @@ def describe(settings: Settings) -> dict[str, str]:
         value = getattr(settings, field)
         if isinstance(value, SecretStr):
             shown = redact_url(value.get_secret_value()) if "url" in field else "***"
-        elif isinstance(value, list):
-            shown = ",".join(p.model_dump_json() for p in value)
+        elif isinstance(value, list | dict):
+            shown = json.dumps(_jsonable(value))
         else:
             shown = "" if value is None else str(value)
         out[env_var_for(field)] = shown
     return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
 
 
 def redact_url(url: str) -> str:

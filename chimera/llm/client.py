@@ -1,0 +1,269 @@
+"""The one way Chimera calls an LLM.
+
+``LLMClient.complete`` = breaker permit -> fleet-wide limiter (waits up to a
+bound) -> provider call -> validation -> limiter reconcile, breaker report,
+accounting.  It makes exactly one provider call per invocation and never
+sleeps on a provider's ``retry-after``: a retryable failure is raised with its
+hint, so a Celery task can re-queue itself instead of holding a worker slot.
+``complete_with_retries`` is the loop for synchronous callers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from chimera import metrics
+from chimera.errors import (
+    CircuitOpen,
+    LLMError,
+    LLMRetryable,
+    ProviderNotConfigured,
+    RateLimited,
+    StructuredOutputInvalid,
+)
+from chimera.llm.accounting import Accountant
+from chimera.llm.base import Provider
+from chimera.llm.breaker import CircuitBreaker
+from chimera.llm.limiter import RateLimiter, Reservation
+from chimera.llm.types import LLMRequest, LLMResponse, Message
+from chimera.retry import compute_backoff
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+#: Conservative estimate (providers count ~4 characters a token for English):
+#: admitting on an underestimate could overrun the provider's own window.
+CHARS_PER_TOKEN = 3
+TOKENS_PER_MESSAGE = 8
+
+
+def estimate_input_tokens(request: LLMRequest) -> int:
+    schema = len(str(request.json_schema)) if request.json_schema else 0
+    chars = request.text_chars() + schema
+    return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * (len(request.messages) + 1)
+
+
+class LLMClient:
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        *,
+        limiter: RateLimiter,
+        breaker: CircuitBreaker,
+        accountant: Accountant,
+        max_wait_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._providers = dict(providers)
+        self.limiter = limiter
+        self.breaker = breaker
+        self.accountant = accountant
+        self._max_wait_s = max_wait_s
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def providers(self) -> list[str]:
+        return sorted(self._providers)
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+
+    # --- one attempt -------------------------------------------------------------------
+
+    def complete(self, request: LLMRequest, *, attempt: int = 1) -> LLMResponse:
+        """One governed, accounted provider call (or a ``ChimeraError`` saying why not)."""
+        provider = self._provider(request)
+        p, m = request.provider, request.model
+        permit = self.breaker.allow(p, m)
+        if not permit.allowed:
+            metrics.BREAKER_STATE.labels(p, m).set(1)
+            raise CircuitOpen(
+                f"{request.key} is failing; circuit open",
+                retry_after_s=permit.retry_after_s,
+                provider=p,
+                model=m,
+            )
+        try:
+            reservation = self._admit(request)
+        except LLMError:
+            if permit.probe:
+                self.breaker.release(p, m)
+            raise
+
+        started = self._clock()
+        try:
+            result = provider.complete(request)
+        except LLMError as exc:
+            latency = self._clock() - started
+            self._after_failure(request, reservation, exc)
+            self.accountant.record(request, attempt=attempt, latency_s=latency, error=exc)
+            raise
+        latency = self._clock() - started
+        self.limiter.reconcile(reservation, result.usage.input_tokens, result.usage.output_tokens)
+        self.breaker.record(p, m, success=True)
+        metrics.BREAKER_STATE.labels(p, m).set(0)
+        cost = self.accountant.record(
+            request, attempt=attempt, latency_s=latency, usage=result.usage
+        )
+        return LLMResponse(
+            provider=request.provider,
+            model=result.model,
+            text=result.text,
+            data=result.data,
+            usage=result.usage,
+            stop_reason=result.stop_reason,
+            latency_ms=latency * 1000,
+            cost_usd=float(cost),
+            attempt=attempt,
+        )
+
+    def _provider(self, request: LLMRequest) -> Provider:
+        try:
+            return self._providers[request.provider]
+        except KeyError:
+            raise ProviderNotConfigured(
+                f"provider {request.provider!r} is not configured: set its API key or base "
+                f"URL (configured: {', '.join(self.providers) or 'none'})",
+                provider=request.provider,
+                model=request.model,
+            ) from None
+
+    def _admit(self, request: LLMRequest) -> Reservation:
+        """Reserve capacity, waiting up to ``max_wait_s``; else a retryable RateLimited."""
+        p, m = request.provider, request.model
+        est_in = estimate_input_tokens(request)
+        waited = 0.0
+        while True:
+            admission = self.limiter.try_acquire(p, m, est_in, request.max_output_tokens)
+            if admission.reservation is not None:
+                if waited:
+                    metrics.RATE_LIMIT_WAIT.labels(p, m).observe(waited)
+                return admission.reservation
+            if waited + admission.wait_s > self._max_wait_s:
+                metrics.RATE_LIMITED.labels(p, m).inc()
+                raise RateLimited(
+                    f"{request.key} is at its rate limit; try again in {admission.wait_s:.1f}s",
+                    retry_after_s=admission.wait_s,
+                    provider=p,
+                    model=m,
+                )
+            self._sleep(admission.wait_s)
+            waited += admission.wait_s
+
+    def _after_failure(self, request: LLMRequest, reservation: Reservation, exc: LLMError) -> None:
+        p, m = request.provider, request.model
+        # The request reached (or may have reached) the provider: it keeps its slot
+        # in the window; output tokens were not produced.
+        self.limiter.reconcile(reservation, reservation.input_tokens, 0)
+        if isinstance(exc, LLMRetryable):
+            state = self.breaker.record(p, m, success=False)
+            metrics.BREAKER_STATE.labels(p, m).set(1 if state == "open" else 0)
+            if isinstance(exc, RateLimited) and exc.retry_after_s:
+                self.limiter.penalize(p, m, exc.retry_after_s)
+        else:
+            # A permanent error is an answer: the provider is up.
+            self.breaker.record(p, m, success=True)
+
+    # --- structured output ---------------------------------------------------------------
+
+    def complete_structured(
+        self, request: LLMRequest, schema: type[T], *, attempt: int = 1
+    ) -> tuple[LLMResponse, T]:
+        """A completion validated against ``schema``; one repair attempt, then
+        ``StructuredOutputInvalid``."""
+        request = request.model_copy(
+            update={"json_schema": schema.model_json_schema(), "schema_name": schema.__name__}
+        )
+        response = self.complete(request, attempt=attempt)
+        try:
+            return response, _validate(schema, response)
+        except ValidationError as exc:
+            problems = _describe(exc)
+        log.info(
+            "%s answer failed %s (%s); asking once for a repair",
+            request.key,
+            schema.__name__,
+            problems,
+        )
+        repair = request.model_copy(
+            update={
+                "messages": (
+                    *request.messages,
+                    Message(role="assistant", content=response.text),
+                    Message(
+                        role="user",
+                        content=(
+                            f"That answer does not match the required structure: {problems}. "
+                            "Answer again with the corrected JSON only."
+                        ),
+                    ),
+                ),
+                "meta": request.meta.model_copy(
+                    update={"prompt_ref": f"{request.meta.prompt_ref or 'adhoc'}#repair"}
+                ),
+            }
+        )
+        repaired = self.complete(repair, attempt=attempt)
+        try:
+            return repaired, _validate(schema, repaired)
+        except ValidationError as exc:
+            raise StructuredOutputInvalid(
+                f"{request.key} answered invalid {schema.__name__} twice: {_describe(exc)}",
+                provider=request.provider,
+                model=request.model,
+            ) from None
+
+    # --- synchronous retries --------------------------------------------------------------
+
+    def complete_with_retries(
+        self,
+        request: LLMRequest,
+        *,
+        max_attempts: int = 3,
+        base_s: float = 1.0,
+        cap_s: float = 30.0,
+    ) -> LLMResponse:
+        """``complete`` with backoff honouring the server's hint, for callers outside Celery."""
+        for attempt in range(1, max_attempts + 1):
+            try:
+                return self.complete(request, attempt=attempt)
+            except LLMRetryable as exc:
+                if attempt == max_attempts:
+                    raise
+                delay = compute_backoff(
+                    attempt, base_s=base_s, cap_s=cap_s, server_hint_s=exc.retry_after_s
+                )
+                log.info(
+                    "%s attempt %d failed (%s); retrying in %.2fs",
+                    request.key,
+                    attempt,
+                    type(exc).__name__,
+                    delay,
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _validate(schema: type[T], response: LLMResponse) -> T:
+    payload: Any = response.data if response.data is not None else response.text
+    if isinstance(payload, str):
+        return schema.model_validate_json(payload)
+    return schema.model_validate(payload)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False)[:10]
+    ]
+    return "; ".join(parts)

@@ -1,0 +1,58 @@
+"""The versioned price table (``chimera/data/prices.json`` or CHIMERA_PRICE_TABLE_PATH)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from chimera.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "prices.json"
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+
+
+class PriceTable:
+    """USD per million tokens, by ``provider/model``; unknown models cost 0 (logged once)."""
+
+    def __init__(self, version: str, prices: dict[str, Price]) -> None:
+        self.version = version
+        self._prices = prices
+        self._warned: set[str] = set()
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PriceTable:
+        path = path or DEFAULT_TABLE
+        try:
+            raw = json.loads(path.read_text())
+            prices = {
+                name: Price(Decimal(str(p["input"])), Decimal(str(p["output"])))
+                for name, p in raw["models"].items()
+            }
+            return cls(str(raw["version"]), prices)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"CHIMERA_PRICE_TABLE_PATH: cannot read {path}: {exc}") from exc
+
+    def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        key = f"{provider}/{model}"
+        price = self._prices.get(key)
+        if price is None:
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "no price for %s in price table %s; cost counted as 0", key, self.version
+                )
+            return Decimal(0)
+        return (
+            price.input_per_mtok * input_tokens + price.output_per_mtok * output_tokens
+        ) / _MILLION

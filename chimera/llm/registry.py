@@ -1,0 +1,56 @@
+"""Building the LLM layer from the settings (once per process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from sqlalchemy import Engine
+
+from chimera.llm.accounting import Accountant
+from chimera.llm.anthropic import AnthropicProvider
+from chimera.llm.base import Provider
+from chimera.llm.breaker import CircuitBreaker
+from chimera.llm.client import LLMClient
+from chimera.llm.google import GoogleProvider
+from chimera.llm.limiter import RateLimiter
+from chimera.llm.openai_compat import OpenAIProvider
+from chimera.llm.pricing import PriceTable
+from chimera.settings import Settings
+
+ADAPTERS: dict[str, Any] = {
+    "anthropic": AnthropicProvider,
+    "google": GoogleProvider,
+    "openai": OpenAIProvider,
+}
+
+
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    """An adapter for each provider with a key or a base URL; the others are not used."""
+    providers: dict[str, Provider] = {}
+    for name in settings.configured_providers:
+        api_key, base_url = settings.provider_settings(name)
+        providers[name] = ADAPTERS[name](
+            api_key=api_key,
+            base_url=base_url,
+            timeout_s=settings.llm_timeout_s,
+            connect_timeout_s=settings.llm_connect_timeout_s,
+            max_retries=settings.llm_sdk_max_retries,
+        )
+    return providers
+
+
+def build_client(
+    settings: Settings,
+    *,
+    redis_client: redis.Redis,
+    engine: Engine,
+    providers: dict[str, Provider] | None = None,
+) -> LLMClient:
+    return LLMClient(
+        providers if providers is not None else build_providers(settings),
+        limiter=RateLimiter(redis_client, settings),
+        breaker=CircuitBreaker(redis_client, settings),
+        accountant=Accountant(engine, PriceTable.load(settings.price_table_path)),
+        max_wait_s=settings.llm_max_wait_s,
+    )

@@ -1,0 +1,91 @@
+"""One request/response model for every provider."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chimera.models.participants import Provider
+
+Role = Literal["user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class CallMeta(BaseModel):
+    """Who made the call and why: goes into `llm_calls` and metrics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: str = "adhoc"  # e.g. "turn", "summary"
+    owner_type: Literal["conversation", "analysis_run"] | None = None
+    owner_id: str | None = None
+    step: str | None = None  # e.g. turn index, analysis name
+    prompt_ref: str | None = None  # e.g. "summary.v1"
+
+
+class LLMRequest(BaseModel):
+    """A provider-neutral completion request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    model: str = Field(min_length=1)
+    system: str | None = None
+    messages: tuple[Message, ...] = Field(min_length=1)
+    max_output_tokens: int = Field(default=1_024, ge=1, le=128_000)
+    #: JSON schema the answer must satisfy (structured output), and its name.
+    json_schema: dict[str, Any] | None = None
+    schema_name: str = Field(default="output", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    stop: tuple[str, ...] = ()
+    meta: CallMeta = CallMeta()
+
+    @property
+    def key(self) -> str:
+        """The governance key: limits and the breaker are per provider and model."""
+        return f"{self.provider}/{self.model}"
+
+    def text_chars(self) -> int:
+        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+class Completion(BaseModel):
+    """What a provider adapter returns: validated, never empty."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    #: The parsed JSON object of a structured answer.
+    data: dict[str, Any] | None = None
+    usage: Usage
+    stop_reason: str
+    model: str
+
+
+class LLMResponse(BaseModel):
+    """What callers get: the completion plus what it cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: Provider
+    model: str
+    text: str
+    data: dict[str, Any] | None
+    usage: Usage
+    stop_reason: str
+    latency_ms: float
+    cost_usd: float
+    attempt: int

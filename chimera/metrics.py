@@ -1,0 +1,39 @@
+"""Prometheus metrics, defined once.  Labels stay low-cardinality (no ids)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LLM_CALLS = Counter(
+    "chimera_llm_calls_total",
+    "LLM call attempts by outcome.",
+    ["provider", "model", "status", "error_class"],
+)
+LLM_LATENCY = Histogram(
+    "chimera_llm_call_seconds",
+    "LLM call latency (successful and failed attempts).",
+    ["provider", "model"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128),
+)
+LLM_TOKENS = Counter("chimera_llm_tokens_total", "Tokens used.", ["provider", "model", "direction"])
+LLM_COST = Counter("chimera_llm_cost_usd_total", "Cost in USD.", ["provider", "model"])
+RATE_LIMIT_WAIT = Histogram(
+    "chimera_llm_rate_limit_wait_seconds",
+    "Time callers waited for the fleet-wide limiter.",
+    ["provider", "model"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+)
+RATE_LIMITED = Counter(
+    "chimera_llm_rate_limited_total",
+    "Calls turned away by the limiter after waiting the maximum.",
+    ["provider", "model"],
+)
+BREAKER_STATE = Gauge(
+    "chimera_llm_breaker_open",
+    "1 while this process last saw the provider/model breaker open, else 0.",
+    ["provider", "model"],
+)
+ACCOUNTING_FAILURES = Counter(
+    "chimera_llm_accounting_failures_total",
+    "llm_calls rows that could not be written (the call itself went through).",
+)
