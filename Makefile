@@ -57,8 +57,9 @@ demo: venv services  ## Bring the stack up, show its status, bring it down
 	$(PY) -m chimera stack up && \
 	echo && echo "== stack status ==" && $(PY) -m chimera stack status
 
-bench: venv services  ## Benchmarks (results under bench/)
-	$(PY) bench/pool_choice.py
+bench: venv services  ## Benchmarks (results in bench/results.json and bench/pool_results.json)
+	PYTHONPATH=. $(PY) bench/llm_overhead.py
+	PYTHONPATH=. $(PY) bench/pool_choice.py
 
 clean:  ## Remove the virtualenv, caches and local state
 	rm -rf $(VENV) .chimera .mypy_cache .ruff_cache *.egg-info

@@ -99,6 +99,13 @@ BREAKER_COOLDOWN_S: Final = 30.0
 HTTP_HOST: Final = "127.0.0.1"
 HTTP_PORT: Final = 8085
 
+# --- LLM simulator (local stack) ---------------------------------------------------------
+SIM_HOST: Final = "127.0.0.1"
+SIM_PORT: Final = 8089
+# Enough latency to look like a real model in the demo, little enough to finish fast.
+SIM_TTFT_MS: Final = 150.0
+SIM_MS_PER_TOKEN: Final = 2.0
+
 # --- Local stack --------------------------------------------------------------------------
 STATE_DIR: Final = ".chimera"
 STACK_READY_TIMEOUT_S: Final = 60.0

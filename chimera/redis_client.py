@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import redis
-from redis.exceptions import RedisError
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError, RedisError
 
 from chimera.errors import RedisUnavailable
 from chimera.settings import Settings, redact_url
@@ -29,3 +33,33 @@ def ping(client: redis.Redis) -> None:
         kwargs = client.connection_pool.connection_kwargs
         where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
         raise RedisUnavailable(f"Redis at {redact_url(where)} does not answer: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """One Lua script invocation, to be run alone or with others in one round trip."""
+
+    script: Script
+    keys: list[str]
+    args: list[Any]
+
+
+def run_scripts(client: redis.Redis, calls: list[ScriptCall]) -> list[Any]:
+    """Run ``calls`` in one pipelined round trip (not a transaction).
+
+    redis-py's own pipeline asks SCRIPT EXISTS before every execute, a second
+    round trip; here EVALSHA goes out directly and the scripts are loaded only
+    when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH), then retried.
+    """
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        for call in calls:
+            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        try:
+            return list(pipe.execute())
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            for call in calls:
+                client.script_load(call.script.script)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     breaker_failure_threshold: PositiveInt = d.BREAKER_FAILURE_THRESHOLD
     breaker_cooldown_s: PositiveFloat = d.BREAKER_COOLDOWN_S
     price_table_path: Path | None = None
+    # llm_calls rows are written in batches this often (0: one write per call, inline).
+    accounting_flush_ms: Annotated[float, Field(ge=0, le=10_000)] = 50.0
 
     # --- Conversations --------------------------------------------------------
     min_conversation_turns: Annotated[int, Field(ge=1, le=1_000)] = d.MIN_CONVERSATION_TURNS
@@ -188,6 +190,11 @@ class Settings(BaseSettings):
 
     # --- Local stack ----------------------------------------------------------
     state_dir: Path = Path(d.STATE_DIR)
+    # The LLM simulator the local stack runs when no provider is configured.
+    sim_host: str = d.SIM_HOST
+    sim_port: Port = d.SIM_PORT
+    sim_ttft_ms: Annotated[float, Field(ge=0)] = d.SIM_TTFT_MS
+    sim_ms_per_token: Annotated[float, Field(ge=0)] = d.SIM_MS_PER_TOKEN
     stack_ready_timeout_s: PositiveFloat = d.STACK_READY_TIMEOUT_S
 
     # --- Validators -----------------------------------------------------------

@@ -1,34 +1,47 @@
-"""Per-process resources of a worker: opened at start, closed at shutdown.
+"""Per-process resources of a worker: opened on first use, closed at shutdown.
 
-Created lazily on first use as well, so tasks also work in an embedded test
-worker.  Connections are made after fork, never at import time.
+Connections are made after fork, never at import time, so the same code serves
+prefork children, thread pools and embedded test workers.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from sqlalchemy import Engine
 
+from chimera.db.engine import make_engine
+from chimera.llm.client import LLMClient
+from chimera.llm.registry import build_client
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class Runtime:
-    settings: Settings
-    redis: redis.Redis = field(init=False)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis: redis.Redis = make_redis(settings)
 
-    def __post_init__(self) -> None:
-        self.redis = make_redis(self.settings)
+    @functools.cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings)
+
+    @functools.cached_property
+    def llm(self) -> LLMClient:
+        return build_client(self.settings, redis_client=self.redis, engine=self.engine)
 
     def close(self) -> None:
+        if "llm" in self.__dict__:
+            self.llm.close()  # writes pending llm_calls rows
+        if "engine" in self.__dict__:
+            self.engine.dispose()
         self.redis.close()
 
 

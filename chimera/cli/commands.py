@@ -14,6 +14,7 @@ from chimera.db import admin
 from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.logs import configure_logging
 from chimera.settings import Settings, describe, get_settings
+from chimera.sim.cli import sim as sim_command
 
 
 def _settings() -> Settings:
@@ -129,6 +130,11 @@ def stack_status() -> None:
     for st in statuses:
         click.echo(st.line())
     sys.exit(0 if all(s.healthy for s in statuses) else 1)
+
+
+# --- sim ----------------------------------------------------------------------------------------
+
+cli.add_command(sim_command)
 
 
 # --- config ----------------------------------------------------------------------------------

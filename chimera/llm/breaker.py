@@ -10,18 +10,24 @@ provider is up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from redis.exceptions import RedisError
 
 from chimera.errors import RedisUnavailable
+from chimera.redis_client import ScriptCall, run_scripts
 from chimera.settings import Settings
 
 _ALLOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
-if state == 'closed' then return {1, 0} end
+if state == 'closed' then
+  -- 3: closed with failures counted, so a success must be reported to reset them
+  if redis.call('HEXISTS', KEYS[1], 'failures') == 1 then return {3, 0} end
+  return {1, 0}
+end
 if state == 'open' then
   local opened_until = tonumber(redis.call('HGET', KEYS[1], 'opened_until') or '0')
   if now < opened_until then return {0, opened_until - now} end
@@ -62,11 +68,13 @@ CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 @dataclass(frozen=True)
 class Permit:
-    """Leave to call: ``probe`` when this call decides whether the breaker closes."""
+    """Leave to call: ``probe`` when this call decides whether the breaker closes;
+    ``clean`` when it is closed with no failure counted (a success changes nothing)."""
 
     allowed: bool
     probe: bool = False
     retry_after_s: float = 0.0
+    clean: bool = False
 
 
 class CircuitBreaker:
@@ -82,15 +90,23 @@ class CircuitBreaker:
         return self._settings.redis_key("llm", "breaker", provider, model)
 
     def allow(self, provider: str, model: str) -> Permit:
+        """Ask leave to call."""
         try:
-            verdict, wait_ms = self._allow(
-                keys=[self._key(provider, model)], args=[self._probe_ttl_ms]
-            )
+            (raw,) = run_scripts(self._redis, [self.allow_call(provider, model)])
         except RedisError as exc:
             raise RedisUnavailable(f"circuit breaker unavailable: {exc}") from exc
+        return self.permit(raw)
+
+    def allow_call(self, provider: str, model: str) -> ScriptCall:
+        """``allow`` as a script call, to batch with others; read it with ``permit``."""
+        return ScriptCall(self._allow, [self._key(provider, model)], [self._probe_ttl_ms])
+
+    @staticmethod
+    def permit(raw: Any) -> Permit:
+        verdict, wait_ms = int(raw[0]), int(raw[1])
         if verdict == 0:
-            return Permit(False, retry_after_s=int(wait_ms) / 1000)
-        return Permit(True, probe=verdict == 2)
+            return Permit(False, retry_after_s=wait_ms / 1000)
+        return Permit(True, probe=verdict == 2, clean=verdict == 1)
 
     def record(self, provider: str, model: str, *, success: bool) -> str:
         """Report an outcome; returns the breaker's state after it."""

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import redis
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from chimera import metrics
 from chimera.errors import (
@@ -25,13 +27,15 @@ from chimera.errors import (
     LLMRetryable,
     ProviderNotConfigured,
     RateLimited,
+    RedisUnavailable,
     StructuredOutputInvalid,
 )
 from chimera.llm.accounting import Accountant
 from chimera.llm.base import Provider
-from chimera.llm.breaker import CircuitBreaker
-from chimera.llm.limiter import RateLimiter, Reservation
+from chimera.llm.breaker import CircuitBreaker, Permit
+from chimera.llm.limiter import Admission, RateLimiter, Reservation
 from chimera.llm.types import LLMRequest, LLMResponse, Message
+from chimera.redis_client import run_scripts
 from chimera.retry import compute_backoff
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class LLMClient:
         self,
         providers: Mapping[str, Provider],
         *,
+        redis_client: redis.Redis,
         limiter: RateLimiter,
         breaker: CircuitBreaker,
         accountant: Accountant,
@@ -63,6 +68,7 @@ class LLMClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._providers = dict(providers)
+        self._redis = redis_client
         self.limiter = limiter
         self.breaker = breaker
         self.accountant = accountant
@@ -74,7 +80,13 @@ class LLMClient:
     def providers(self) -> list[str]:
         return sorted(self._providers)
 
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Finish the after-call work: `llm_calls` rows written, limiter reconciled."""
+        return self.limiter.flush(timeout_s) and self.accountant.flush(timeout_s)
+
     def close(self) -> None:
+        self.limiter.close()
+        self.accountant.close()
         for provider in self._providers.values():
             provider.close()
 
@@ -84,21 +96,7 @@ class LLMClient:
         """One governed, accounted provider call (or a ``ChimeraError`` saying why not)."""
         provider = self._provider(request)
         p, m = request.provider, request.model
-        permit = self.breaker.allow(p, m)
-        if not permit.allowed:
-            metrics.BREAKER_STATE.labels(p, m).set(1)
-            raise CircuitOpen(
-                f"{request.key} is failing; circuit open",
-                retry_after_s=permit.retry_after_s,
-                provider=p,
-                model=m,
-            )
-        try:
-            reservation = self._admit(request)
-        except LLMError:
-            if permit.probe:
-                self.breaker.release(p, m)
-            raise
+        permit, reservation = self._govern(request)
 
         started = self._clock()
         try:
@@ -109,9 +107,12 @@ class LLMClient:
             self.accountant.record(request, attempt=attempt, latency_s=latency, error=exc)
             raise
         latency = self._clock() - started
-        self.limiter.reconcile(reservation, result.usage.input_tokens, result.usage.output_tokens)
-        self.breaker.record(p, m, success=True)
-        metrics.BREAKER_STATE.labels(p, m).set(0)
+        self.limiter.reconcile_soon(
+            reservation, result.usage.input_tokens, result.usage.output_tokens
+        )
+        if not permit.clean:  # closed with nothing counted: a success changes nothing
+            self.breaker.record(p, m, success=True)
+            metrics.BREAKER_STATE.labels(p, m).set(0)
         cost = self.accountant.record(
             request, attempt=attempt, latency_s=latency, usage=result.usage
         )
@@ -138,13 +139,47 @@ class LLMClient:
                 model=request.model,
             ) from None
 
-    def _admit(self, request: LLMRequest) -> Reservation:
-        """Reserve capacity, waiting up to ``max_wait_s``; else a retryable RateLimited."""
+    def _govern(self, request: LLMRequest) -> tuple[Permit, Reservation]:
+        """The breaker's permit and the limiter's reservation, asked in one round trip."""
+        p, m = request.provider, request.model
+        ask = self.limiter.request(p, m, estimate_input_tokens(request), request.max_output_tokens)
+        try:
+            raw_permit, raw_admission = run_scripts(
+                self._redis, [self.breaker.allow_call(p, m), self.limiter.acquire_call(ask)]
+            )
+        except RedisError as exc:
+            raise RedisUnavailable(f"LLM governance unavailable: {exc}") from exc
+        permit = self.breaker.permit(raw_permit)
+        try:
+            admission = self.limiter.admission(ask, raw_admission)
+        except LLMError:
+            if permit.probe:
+                self.breaker.release(p, m)
+            raise
+        if not permit.allowed:
+            if admission.reservation is not None:
+                self.limiter.cancel(admission.reservation)
+            metrics.BREAKER_STATE.labels(p, m).set(1)
+            raise CircuitOpen(
+                f"{request.key} is failing; circuit open",
+                retry_after_s=permit.retry_after_s,
+                provider=p,
+                model=m,
+            )
+        try:
+            return permit, admission.reservation or self._admit(request, admission.wait_s)
+        except LLMError:
+            if permit.probe:
+                self.breaker.release(p, m)
+            raise
+
+    def _admit(self, request: LLMRequest, first_wait_s: float) -> Reservation:
+        """Wait for capacity up to ``max_wait_s``; else a retryable RateLimited."""
         p, m = request.provider, request.model
         est_in = estimate_input_tokens(request)
         waited = 0.0
+        admission = Admission(None, first_wait_s)
         while True:
-            admission = self.limiter.try_acquire(p, m, est_in, request.max_output_tokens)
             if admission.reservation is not None:
                 if waited:
                     metrics.RATE_LIMIT_WAIT.labels(p, m).observe(waited)
@@ -159,6 +194,7 @@ class LLMClient:
                 )
             self._sleep(admission.wait_s)
             waited += admission.wait_s
+            admission = self.limiter.try_acquire(p, m, est_in, request.max_output_tokens)
 
     def _after_failure(self, request: LLMRequest, reservation: Reservation, exc: LLMError) -> None:
         p, m = request.provider, request.model

@@ -15,15 +15,21 @@ no process calls that model again before the hint.
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from redis.exceptions import RedisError
 
+from chimera.batching import Batcher
 from chimera.errors import LLMBadRequest, RedisUnavailable
+from chimera.redis_client import ScriptCall, run_scripts
 from chimera.settings import ModelLimits, Settings
+
+log = logging.getLogger(__name__)
 
 _ACQUIRE = """
 local log, tok, tot, pen = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -94,6 +100,17 @@ redis.call('HINCRBY', tot, 'out', tonumber(ARGV[3]) - tonumber(o))
 return 1
 """
 
+_CANCEL = """
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then return 0 end
+local i, o = string.match(v, '^(%d+):(%d+)$')
+redis.call('HINCRBY', KEYS[3], 'in', -tonumber(i))
+redis.call('HINCRBY', KEYS[3], 'out', -tonumber(o))
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
 _PENALIZE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -113,6 +130,19 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class AdmissionRequest:
+    provider: str
+    model: str
+    key: str
+    id: str
+    input_tokens: int
+    output_tokens: int
+    limits: ModelLimits
+    keys: list[str]
+    args: list[Any]
+
+
+@dataclass(frozen=True)
 class Admission:
     """The limiter's answer: a reservation, or how long to wait."""
 
@@ -128,6 +158,10 @@ class RateLimiter:
         self._acquire = client.register_script(_ACQUIRE)
         self._reconcile = client.register_script(_RECONCILE)
         self._penalize = client.register_script(_PENALIZE)
+        self._cancel = client.register_script(_CANCEL)
+        self._deferred: Batcher[ScriptCall] = Batcher(
+            "chimera-llm-reconcile", self._run_deferred, interval_s=0.005, max_batch=200
+        )
 
     def _keys(self, key: str) -> list[str]:
         # One hash tag, so the keys of a model stay on one Redis Cluster slot.
@@ -141,26 +175,37 @@ class RateLimiter:
         self, provider: str, model: str, input_tokens: int, output_tokens: int
     ) -> Admission:
         """Reserve one request and the estimated tokens now, or say how long to wait."""
-        key = f"{provider}/{model}"
+        ask = self.request(provider, model, input_tokens, output_tokens)
+        try:
+            (raw,) = run_scripts(self._redis, [self.acquire_call(ask)])
+        except RedisError as exc:
+            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
+        return self.admission(ask, raw)
+
+    def request(
+        self, provider: str, model: str, input_tokens: int, output_tokens: int
+    ) -> AdmissionRequest:
+        """What ``try_acquire`` sends; queue it on a pipeline with ``queue``."""
         limits = self.limits(provider, model)
         if limits.otpm:  # a max_tokens above the whole budget must still be admissible
             output_tokens = min(output_tokens, limits.otpm)
+        key = f"{provider}/{model}"
         rid = uuid.uuid4().hex
-        try:
-            admitted, wait_ms = self._acquire(
-                keys=self._keys(key),
-                args=[
-                    rid,
-                    limits.rpm or 0,
-                    limits.itpm or 0,
-                    limits.otpm or 0,
-                    input_tokens,
-                    output_tokens,
-                    self._window_ms,
-                ],
-            )
-        except RedisError as exc:
-            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
+        args = [rid, limits.rpm or 0, limits.itpm or 0, limits.otpm or 0]
+        args += [input_tokens, output_tokens, self._window_ms]
+        return AdmissionRequest(
+            provider, model, key, rid, input_tokens, output_tokens, limits, self._keys(key), args
+        )
+
+    def acquire_call(self, ask: AdmissionRequest) -> ScriptCall:
+        """``try_acquire`` as a script call, to batch with others; read it with ``admission``."""
+        return ScriptCall(self._acquire, ask.keys, ask.args)
+
+    def admission(self, ask: AdmissionRequest, raw: Any) -> Admission:
+        """Read the script's answer (``[1, 0]`` admitted, ``[0, ms]`` wait, ``[-1, 0]`` never)."""
+        admitted, wait_ms = int(raw[0]), int(raw[1])
+        provider, model, limits = ask.provider, ask.model, ask.limits
+        input_tokens, output_tokens, key, rid = ask.input_tokens, ask.output_tokens, ask.key, ask.id
         if admitted == -1:
             raise LLMBadRequest(
                 f"the request needs ~{input_tokens} input tokens but {key} allows "
@@ -170,15 +215,48 @@ class RateLimiter:
             )
         if admitted == 1:
             return Admission(Reservation(key, rid, input_tokens, output_tokens), 0.0)
-        return Admission(None, max(0.001, int(wait_ms) / 1000))
+        return Admission(None, max(0.001, wait_ms / 1000))
 
     def reconcile(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> None:
         """Replace the estimate with the real usage (if still in the window)."""
-        _, tok, tot, _ = self._keys(reservation.key)
         try:
-            self._reconcile(
-                keys=[tok, tot], args=[reservation.id, max(0, input_tokens), max(0, output_tokens)]
+            run_scripts(
+                self._redis, [self._reconcile_call(reservation, input_tokens, output_tokens)]
             )
+        except RedisError as exc:
+            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
+
+    def reconcile_soon(
+        self, reservation: Reservation, input_tokens: int, output_tokens: int
+    ) -> None:
+        """``reconcile`` off the caller's path (within a few ms, batched).  Until it
+        lands the reservation holds its estimate, which errs on the safe side."""
+        self._deferred.submit(self._reconcile_call(reservation, input_tokens, output_tokens))
+
+    def _reconcile_call(
+        self, reservation: Reservation, input_tokens: int, output_tokens: int
+    ) -> ScriptCall:
+        _, tok, tot, _ = self._keys(reservation.key)
+        args = [reservation.id, max(0, input_tokens), max(0, output_tokens)]
+        return ScriptCall(self._reconcile, [tok, tot], args)
+
+    def _run_deferred(self, calls: list[ScriptCall]) -> None:
+        try:
+            run_scripts(self._redis, calls)
+        except RedisError as exc:  # estimates stay in place: conservative, not wrong
+            log.warning("could not reconcile %d reservations: %s", len(calls), exc)
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        return self._deferred.flush(timeout_s)
+
+    def close(self) -> None:
+        self._deferred.close()
+
+    def cancel(self, reservation: Reservation) -> None:
+        """Give a reservation back whole: the call was never made."""
+        log_key, tok, tot, _ = self._keys(reservation.key)
+        try:
+            self._cancel(keys=[log_key, tok, tot], args=[reservation.id])
         except RedisError as exc:
             raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
 

@@ -49,8 +49,13 @@ def build_client(
 ) -> LLMClient:
     return LLMClient(
         providers if providers is not None else build_providers(settings),
+        redis_client=redis_client,
         limiter=RateLimiter(redis_client, settings),
         breaker=CircuitBreaker(redis_client, settings),
-        accountant=Accountant(engine, PriceTable.load(settings.price_table_path)),
+        accountant=Accountant(
+            engine,
+            PriceTable.load(settings.price_table_path),
+            flush_interval_s=settings.accounting_flush_ms / 1000,
+        ),
         max_wait_s=settings.llm_max_wait_s,
     )

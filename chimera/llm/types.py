@@ -12,7 +12,7 @@ Role = Literal["user", "assistant"]
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
     content: str
@@ -21,7 +21,7 @@ class Message(BaseModel):
 class CallMeta(BaseModel):
     """Who made the call and why: goes into `llm_calls` and metrics."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     task: str = "adhoc"  # e.g. "turn", "summary"
     owner_type: Literal["conversation", "analysis_run"] | None = None
@@ -33,7 +33,7 @@ class CallMeta(BaseModel):
 class LLMRequest(BaseModel):
     """A provider-neutral completion request."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Provider
     model: str = Field(min_length=1)
@@ -56,7 +56,7 @@ class LLMRequest(BaseModel):
 
 
 class Usage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
@@ -65,7 +65,7 @@ class Usage(BaseModel):
 class Completion(BaseModel):
     """What a provider adapter returns: validated, never empty."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     text: str
     #: The parsed JSON object of a structured answer.
@@ -78,7 +78,7 @@ class Completion(BaseModel):
 class LLMResponse(BaseModel):
     """What callers get: the completion plus what it cost."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Provider
     model: str

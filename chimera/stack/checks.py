@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import urllib.request
 from typing import Any
 
 from celery import Celery
@@ -55,6 +56,15 @@ def check_postgres(settings: Settings) -> str:
             return f"{redact_url(url)} (database missing: run `chimera db upgrade`)"
         raise DatabaseUnavailable(f"{exc}; {START_HINTS['postgres']}") from exc
     return f"{redact_url(url)} (schema {revision or 'empty: run `chimera db upgrade`'})"
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    """True if ``url`` answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (our URL)
+            return 200 <= int(response.status) < 300
+    except OSError:
+        return False
 
 
 def ensure_port_free(host: str, port: int, what: str) -> None:

@@ -23,7 +23,7 @@ from chimera.stack import checks, procs
 log = logging.getLogger(__name__)
 
 #: Start order; stopped in reverse.
-COMPONENTS = ("kafka", "worker", "beat")
+COMPONENTS = ("sim", "kafka", "worker", "beat")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Longer than the worker's soft shutdown, so in-flight tasks can finish.
@@ -50,6 +50,30 @@ def _kafka_address(settings: Settings) -> tuple[str, int] | None:
     if len(settings.bootstrap_servers) == 1 and host in LOOPBACK:
         return host, int(port)
     return None
+
+
+def uses_simulator(settings: Settings) -> bool:
+    """No provider has a key or a base URL: the simulator stands in for all three."""
+    return not settings.configured_providers
+
+
+def with_simulator(settings: Settings) -> Settings:
+    """``settings`` with every provider pointed at the local simulator, when none is
+    configured; otherwise unchanged."""
+    if not uses_simulator(settings):
+        return settings
+    base = f"http://{settings.sim_host}:{settings.sim_port}"
+    return settings.model_copy(
+        update={
+            "anthropic_base_url": base,
+            "google_gemini_base_url": base,
+            "openai_base_url": f"{base}/v1",
+        }
+    )
+
+
+def _sim_url(settings: Settings) -> str:
+    return f"http://{settings.sim_host}:{settings.sim_port}"
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
@@ -79,6 +103,29 @@ def _wait(
             return
         time.sleep(0.2)
     raise StackError(f"{what} not ready after {timeout_s:.0f}s; see {record.log_path}")
+
+
+def _start_sim(settings: Settings) -> procs.ProcessRecord | None:
+    checks.ensure_port_free(settings.sim_host, settings.sim_port, "the LLM simulator")
+    argv = [sys.executable, "-m", "chimera", "sim", "--host", settings.sim_host]
+    argv += ["--port", str(settings.sim_port), "--ttft-ms", str(settings.sim_ttft_ms)]
+    argv += ["--ms-per-token", str(settings.sim_ms_per_token)]
+    record = procs.spawn(
+        "sim",
+        argv,
+        run_dir=settings.run_dir,
+        log_path=settings.log_dir / "sim.log",
+        env=_child_env(settings),
+        cwd=PROJECT_ROOT,
+        url=_sim_url(settings),
+    )
+    _wait(
+        "the LLM simulator",
+        lambda: checks.http_ok(f"{record.url}/_sim/health"),
+        record,
+        settings.stack_ready_timeout_s,
+    )
+    return record
 
 
 def _start_kafka(settings: Settings) -> procs.ProcessRecord | None:
@@ -142,6 +189,7 @@ def _start_beat(settings: Settings) -> procs.ProcessRecord:
 
 
 STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
+    "sim": _start_sim,
     "kafka": _start_kafka,
     "worker": _start_worker,
     "beat": _start_beat,
@@ -150,12 +198,18 @@ STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
 
 def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
     """Check Redis and Postgres, migrate, then start each missing component in order."""
+    simulated = uses_simulator(settings)
+    settings = with_simulator(settings)
     echo(f"redis     ok         {checks.check_redis(settings)}")
     revision = admin.upgrade(settings)
     echo(f"postgres  ok         {checks.check_postgres(settings)} -> {revision}")
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     started_now: list[str] = []
     for name in COMPONENTS:
+        if name == "sim" and not simulated:
+            providers = ", ".join(settings.configured_providers)
+            echo(f"{'sim':<9} {'not used':<10} {'-':<11} providers: {providers}")
+            continue
         record = procs.read_record(settings.run_dir, name)
         if record is not None and record.is_alive():
             echo(f"{name:<9} running    pid {record.pid}")
@@ -167,7 +221,12 @@ def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             down(settings, only=[*started_now, name], echo=lambda _: None)
             raise
         started_now.append(name)
-        if name == "kafka":
+        if name == "sim":
+            detail = (
+                f"{_sim_url(settings)}: no LLM provider is configured, so the simulator "
+                "stands in for anthropic, google and openai"
+            )
+        elif name == "kafka":
             created = ensure_topics(settings)
             detail = f"{settings.kafka_bootstrap_servers}, {len(created)} topics created"
         else:
@@ -195,11 +254,16 @@ def down(
 
 def status(settings: Settings) -> list[ComponentStatus]:
     """One status per dependency and component."""
+    simulated = uses_simulator(settings)
+    settings = with_simulator(settings)
     out = [_dependency("redis", checks.check_redis, settings)]
     out.append(_dependency("postgres", checks.check_postgres, settings))
     for name in COMPONENTS:
         record = procs.read_record(settings.run_dir, name)
-        if name == "kafka" and _kafka_address(settings) is None:
+        if name == "sim" and not simulated:
+            providers = ", ".join(settings.configured_providers)
+            out.append(ComponentStatus("sim", True, "not used", detail=f"providers: {providers}"))
+        elif name == "kafka" and _kafka_address(settings) is None:
             out.append(_dependency("kafka", _kafka_detail, settings, state="external"))
         elif record is None or not record.is_alive():
             out.append(ComponentStatus(name, False, "stopped"))
@@ -226,7 +290,11 @@ def _kafka_detail(settings: Settings) -> str:
 
 def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> ComponentStatus:
     try:
-        if name == "kafka":
+        if name == "sim":
+            if not checks.http_ok(f"{_sim_url(settings)}/_sim/health"):
+                raise StackError(f"the simulator at {_sim_url(settings)} does not answer")
+            detail = f"{_sim_url(settings)} (standing in for every LLM provider)"
+        elif name == "kafka":
             detail = _kafka_detail(settings)
         elif name == "worker":
             reply = checks.run_canary(settings, timeout_s=5.0)

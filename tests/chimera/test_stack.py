@@ -28,6 +28,7 @@ def stack_env(
         "CHIMERA_CELERY_QUEUE": f"stack-test-{tag}",
         "CHIMERA_REDIS_KEY_PREFIX": f"stack-test-{tag}:",
         "CHIMERA_CELERY_CONCURRENCY": "4",
+        "CHIMERA_SIM_PORT": str(free_port()),
     }
     delete_keys(settings, f"stack-test-{tag}:")
 
@@ -47,14 +48,15 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "8 topics created" in up.stdout
+        assert "no LLM provider is configured, so the simulator stands in" in up.stdout
         pids = recorded_pids(state)
-        assert set(pids) == {"kafka", "worker", "beat"}
+        assert set(pids) == {"sim", "kafka", "worker", "beat"}
         assert all(psutil.pid_exists(pid) for pid in pids.values())
 
         status = chimera("stack", "status", env=stack_env)
         assert status.returncode == 0, status.stdout
         lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-        for component in ("redis", "postgres", "kafka", "worker", "beat"):
+        for component in ("redis", "postgres", "sim", "kafka", "worker", "beat"):
             assert " ok " in lines[component], status.stdout
         assert "canary ran on" in lines["worker"]
         assert "all topics present" in lines["kafka"]
@@ -67,6 +69,7 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         down = chimera("stack", "down", env=stack_env, timeout=120)
     assert down.returncode == 0, down.stderr
     assert "worker    stopped" in down.stdout
+    assert "sim       stopped" in down.stdout
     for pid in pids.values():
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert recorded_pids(state) == {}
@@ -87,3 +90,10 @@ def test_a_busy_kafka_port_is_a_clear_error(stack_env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port}, but something already listens there" in result.stderr
     assert recorded_pids(Path(stack_env["CHIMERA_STATE_DIR"])) == {}
+
+
+def test_configured_providers_need_no_simulator(stack_env: dict[str, str]) -> None:
+    env = stack_env | {"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"}
+    status = chimera("stack", "status", env=env)
+    assert "sim       not used" in status.stdout
+    assert "providers: openai" in status.stdout

@@ -147,3 +147,12 @@ def test_two_processes_never_exceed_the_limit_together(limited: Any) -> None:
     worst = max(sum(1 for t in stamps if s <= t < s + window) for s in stamps)
     assert worst <= 20
     assert len(stamps) >= 35  # ~5 s of two hungry processes: over two full windows
+
+
+def test_a_cancelled_reservation_frees_its_slot_and_tokens(limited: Any, redis_client: Any) -> None:
+    limiter = RateLimiter(redis_client, limited)
+    held = [limiter.try_acquire("openai", "m", 100, 10).reservation for _ in range(5)]
+    assert limiter.try_acquire("openai", "m", 100, 10).reservation is None
+    assert held[0] is not None
+    limiter.cancel(held[0])
+    assert limiter.try_acquire("openai", "m", 100, 10).reservation is not None
