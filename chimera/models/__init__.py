@@ -13,7 +13,6 @@ from chimera.models.events import (
     ConversationFailed,
     ConversationStarted,
     OutputEvent,
-    TranscriptTurn,
     TurnCompleted,
     TurnFailed,
     TurnRequested,
@@ -21,6 +20,7 @@ from chimera.models.events import (
     output_event_id,
 )
 from chimera.models.participants import PROVIDERS, Participant, Provider
+from chimera.models.transcript import TranscriptTurn
 
 __all__ = [
     "ANALYSIS_KINDS",

@@ -17,6 +17,7 @@ from chimera import defaults as d
 from chimera.models.base import EventId, Identifier
 from chimera.models.conversation import TopicSpec
 from chimera.models.participants import Participant, Provider
+from chimera.models.transcript import TranscriptTurn
 
 EventType = Literal[
     "conversation.requested",
@@ -114,16 +115,6 @@ class TurnFailed(OutputEvent):
     attempt: int = Field(ge=1)
 
 
-class TranscriptTurn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    turn_index: int = Field(ge=0)
-    speaker: str
-    provider: Provider
-    model: str
-    content: str
-
-
 class ConversationCompleted(OutputEvent):
     event_type: Literal["conversation.completed"] = "conversation.completed"
     status: Literal["completed"] = "completed"
@@ -132,6 +123,8 @@ class ConversationCompleted(OutputEvent):
     transcript: tuple[TranscriptTurn, ...]
     quality_score: float | None = Field(default=None, ge=0, le=1)
     quality: dict[str, Any] = Field(default_factory=dict)
+    ended_reason: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class ConversationFailed(OutputEvent):
