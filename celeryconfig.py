@@ -11,7 +11,7 @@ _s = get_settings()
 
 broker_url = _s.celery_broker_url
 result_backend = _s.celery_result_url
-imports = ("tasks.system",)
+imports = ("tasks.system", "tasks.conversation", "tasks.periodic")
 task_default_queue = _s.celery_queue
 
 # --- Serialisation: JSON only; never pickle (a task body is not code) ------------
@@ -37,6 +37,10 @@ broker_transport_options = {
     "socket_connect_timeout": _s.redis_connect_timeout_s,
     "health_check_interval": _s.redis_health_check_interval_s,
     "retry_on_timeout": True,
+    # How often a worker looks for messages whose holder died (past the visibility
+    # timeout) and puts them back.  kombu's default is every 10 x 10 = 100 s.
+    "unacked_restore_interval": _s.unacked_restore_interval_s,
+    "unacked_restore_throttle": 1,
 }
 result_backend_transport_options = {
     "visibility_timeout": _s.visibility_timeout_s,
@@ -82,5 +86,15 @@ beat_schedule = {
         "schedule": _s.heartbeat_interval_s,
         "kwargs": {"source": "beat"},
         "options": {"expires": _s.heartbeat_interval_s},
+    },
+    "drain-topics": {
+        "task": "chimera.topics.drain",
+        "schedule": _s.topics_drain_interval_s,
+        "options": {"expires": _s.topics_drain_interval_s},
+    },
+    "reconcile": {
+        "task": "chimera.reconcile",
+        "schedule": _s.reconcile_interval_s,
+        "options": {"expires": _s.reconcile_interval_s},
     },
 }

@@ -45,6 +45,12 @@ REDIS_HEALTH_CHECK_INTERVAL_S: Final = 25
 # Key names below are joined to the configured prefix.
 KEY_TOPICS_QUEUE: Final = "topics:queue"  # DESIGN.md: unprefixed name `topics:queue`
 KEY_HEARTBEAT: Final = "heartbeat"  # heartbeat:<component>[:<instance>]
+TOPICS_CAPACITY: Final = 50
+TOPICS_BATCH: Final = 20
+TOPICS_DRAIN_INTERVAL_S: Final = 5.0
+RECONCILE_AFTER_S: Final = 600.0
+RECONCILE_INTERVAL_S: Final = 60.0
+RECONCILE_MAX_ATTEMPTS: Final = 5
 
 # --- Postgres ------------------------------------------------------------------
 DATABASE_URL: Final = "postgresql+psycopg2://postgres@127.0.0.1:5432/chimera"
@@ -62,6 +68,7 @@ TASK_TIME_LIMIT_S: Final = 300
 # Must exceed prefetch wait + the longest task + the longest retry countdown, and
 # time limits must stay below half of it (RELIABILITY.md).
 VISIBILITY_TIMEOUT_S: Final = 3_600
+UNACKED_RESTORE_INTERVAL_S: Final = 10
 # Longer than the longest chord, so a late header still finds its group.
 RESULT_EXPIRES_S: Final = 86_400
 WORKER_SOFT_SHUTDOWN_TIMEOUT_S: Final = 30.0
@@ -72,6 +79,11 @@ MIN_CONVERSATION_TURNS: Final = 5
 MAX_CONVERSATION_TURNS: Final = 10
 CONVERSATION_TIMEOUT_SECONDS: Final = 300
 MAX_PARTICIPANTS: Final = 8
+TURN_MAX_OUTPUT_TOKENS: Final = 400
+CONVERSATION_LOCK_TTL_S: Final = 15.0
+TURN_MAX_RETRIES: Final = 8
+# Longest pause a retried turn waits (well below the visibility timeout).
+TURN_RETRY_CAP_S: Final = 120.0
 DEFAULT_PARTICIPANTS: Final = (
     {"provider": "anthropic", "model": "claude-sonnet-5-5"},
     {"provider": "google", "model": "gemini-3.5-flash"},

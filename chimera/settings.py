@@ -157,6 +157,21 @@ class Settings(BaseSettings):
         d.CONVERSATION_TIMEOUT_SECONDS, "CONVERSATION_TIMEOUT_SECONDS"
     )
     max_participants: Annotated[int, Field(ge=2, le=64)] = d.MAX_PARTICIPANTS
+    conversation_lock_ttl_s: Annotated[float, Field(ge=1, le=600)] = d.CONVERSATION_LOCK_TTL_S
+    turn_max_output_tokens: Annotated[int, Field(ge=16, le=32_000)] = d.TURN_MAX_OUTPUT_TOKENS
+    # Retries of a turn whose LLM failure is retryable, before the conversation fails.
+    turn_max_retries: Annotated[int, Field(ge=0, le=100)] = d.TURN_MAX_RETRIES
+    # The Redis list the data-ingestion service fills (not under our key prefix).
+    topics_queue_key: str = Field(d.KEY_TOPICS_QUEUE, min_length=1)
+    # The topic queue starts conversations only while fewer than this many run,
+    # and at most this many per drain.
+    topics_capacity: Annotated[int, Field(ge=1)] = d.TOPICS_CAPACITY
+    topics_batch: Annotated[int, Field(ge=1)] = d.TOPICS_BATCH
+    topics_drain_interval_s: PositiveFloat = d.TOPICS_DRAIN_INTERVAL_S
+    # An inbox event untouched this long is re-driven by the reconciler.
+    reconcile_after_s: PositiveFloat = d.RECONCILE_AFTER_S
+    reconcile_interval_s: PositiveFloat = d.RECONCILE_INTERVAL_S
+    reconcile_max_attempts: Annotated[int, Field(ge=1)] = d.RECONCILE_MAX_ATTEMPTS
     default_participants: list[Participant] = Field(
         default_factory=lambda: [Participant.model_validate(p) for p in d.DEFAULT_PARTICIPANTS],
         min_length=2,
@@ -173,6 +188,7 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: PositiveInt = d.TASK_SOFT_TIME_LIMIT_S
     task_time_limit_s: PositiveInt = d.TASK_TIME_LIMIT_S
     visibility_timeout_s: PositiveInt = d.VISIBILITY_TIMEOUT_S
+    unacked_restore_interval_s: PositiveInt = d.UNACKED_RESTORE_INTERVAL_S
     result_expires_s: PositiveInt = d.RESULT_EXPIRES_S
     worker_soft_shutdown_timeout_s: Annotated[float, Field(ge=0)] = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: PositiveFloat = d.HEARTBEAT_INTERVAL_S

@@ -13,9 +13,16 @@ from typing import Any
 
 import redis
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from kafka import KafkaProducer
 from sqlalchemy import Engine
 
+from chimera.conversation.engine import ConversationEngine
+from chimera.conversation.repository import ConversationRepository
+from chimera.conversation.sink import KafkaEventSink
+from chimera.conversation.store import StateStore
 from chimera.db.engine import make_engine
+from chimera.inbox import Inbox
+from chimera.kafka.clients import make_producer
 from chimera.llm.client import LLMClient
 from chimera.llm.registry import build_client
 from chimera.redis_client import make_redis
@@ -37,9 +44,30 @@ class Runtime:
     def llm(self) -> LLMClient:
         return build_client(self.settings, redis_client=self.redis, engine=self.engine)
 
+    @functools.cached_property
+    def producer(self) -> KafkaProducer:
+        return make_producer(self.settings)
+
+    @functools.cached_property
+    def inbox(self) -> Inbox:
+        return Inbox(self.engine)
+
+    @functools.cached_property
+    def conversations(self) -> ConversationEngine:
+        return ConversationEngine(
+            self.settings,
+            store=StateStore(self.redis, self.settings),
+            llm=self.llm,
+            repo=ConversationRepository(self.engine),
+            inbox=self.inbox,
+            sink=KafkaEventSink(self.producer, self.settings),
+        )
+
     def close(self) -> None:
         if "llm" in self.__dict__:
             self.llm.close()  # writes pending llm_calls rows
+        if "producer" in self.__dict__:
+            self.producer.close(timeout=10)
         if "engine" in self.__dict__:
             self.engine.dispose()
         self.redis.close()

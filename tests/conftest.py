@@ -30,6 +30,10 @@ from tests.helpers import free_port, wait_for
 
 RUN_ID = secrets.token_hex(4)
 STATE_DIR = Path(tempfile.mkdtemp(prefix=f"chimera-test-{RUN_ID}-"))
+#: The session's LLM simulator (started by the ``session_sim`` fixture); every
+#: provider of the session's settings, and of its worker processes, points at it.
+SIM_PORT = free_port()
+SIM_URL = f"http://127.0.0.1:{SIM_PORT}"
 TEST_ENV = {
     "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/chimera_test_{RUN_ID}",
     "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
@@ -37,6 +41,10 @@ TEST_ENV = {
     "CHIMERA_CELERY_QUEUE": f"chimera-test-{RUN_ID}",
     "CHIMERA_STATE_DIR": str(STATE_DIR),
     "CHIMERA_HEARTBEAT_INTERVAL_S": "2",
+    "ANTHROPIC_BASE_URL": SIM_URL,
+    "GOOGLE_GEMINI_BASE_URL": SIM_URL,
+    "OPENAI_BASE_URL": f"{SIM_URL}/v1",
+    "CHIMERA_LLM_TIMEOUT_S": "10",
     "CHIMERA_LOG_LEVEL": "INFO",
 }
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +73,8 @@ def delete_keys(settings: Any, prefix: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Before any chimera module reads settings: the suite never touches the
     # developer's real database, queues or topics.
-    for name in [n for n in os.environ if n.startswith(("CHIMERA_", "KAFKA_", "REDIS_"))]:
+    prefixes = ("CHIMERA_", "KAFKA_", "REDIS_", "ANTHROPIC_", "OPENAI_", "GOOGLE_", "GEMINI_")
+    for name in [n for n in os.environ if n.startswith(prefixes)]:
         del os.environ[name]
     os.environ.update(TEST_ENV)
 
@@ -201,6 +210,26 @@ def kafka_topics(kafka_broker: Any) -> Iterator[Any]:
     delete_topics(scoped, scoped.topics.values())
 
 
+# --- the LLM simulator --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def session_sim() -> Iterator[Any]:
+    """The simulator the session's settings point every provider at."""
+    from chimera.sim import SimConfig, Simulator
+
+    with Simulator(SimConfig(port=SIM_PORT, seed=11, timeout_fault_delay_s=5.0)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim_calls(session_sim: Any) -> Iterator[Any]:
+    """The session simulator with an empty call log and no faults for this test."""
+    session_sim.reset(config=True)
+    yield session_sim
+    session_sim.reset(config=True)
+
+
 # --- Celery (embedded worker: pytest-celery's celery.contrib.pytest fixtures) ---------------------------
 
 
@@ -219,7 +248,7 @@ def celery_worker_pool() -> str:
 
 @pytest.fixture(scope="session")
 def celery_includes() -> tuple[str, ...]:
-    return ("tasks.system",)
+    return ("tasks.system", "tasks.conversation", "tasks.periodic")
 
 
 @pytest.fixture(scope="session")

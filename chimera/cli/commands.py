@@ -10,6 +10,8 @@ from types import FrameType
 import click
 
 from chimera import stack
+from chimera.cli.data import export_command, score_command
+from chimera.cli.submit import submit_group, topics_group
 from chimera.db import admin
 from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.logs import configure_logging
@@ -135,6 +137,10 @@ def stack_status() -> None:
 # --- sim ----------------------------------------------------------------------------------------
 
 cli.add_command(sim_command)
+cli.add_command(submit_group)
+cli.add_command(topics_group)
+cli.add_command(export_command)
+cli.add_command(score_command)
 
 
 # --- config ----------------------------------------------------------------------------------

@@ -29,6 +29,10 @@ def stack_env(
         "CHIMERA_REDIS_KEY_PREFIX": f"stack-test-{tag}:",
         "CHIMERA_CELERY_CONCURRENCY": "4",
         "CHIMERA_SIM_PORT": str(free_port()),
+        # No provider configured: the stack must run its own simulator.
+        "ANTHROPIC_BASE_URL": "",
+        "GOOGLE_GEMINI_BASE_URL": "",
+        "OPENAI_BASE_URL": "",
     }
     delete_keys(settings, f"stack-test-{tag}:")
 

@@ -1,0 +1,120 @@
+"""`chimera submit …` and `chimera topics push`: putting work in, as a producer would."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, TextIO
+
+import click
+
+from chimera.codec import encode, limits_from, validate_event
+from chimera.conversation.topic_queue import TopicQueue
+from chimera.errors import InputError
+from chimera.ids import conversation_id
+from chimera.kafka.clients import make_producer, publish
+from chimera.models import ConversationRequest
+from chimera.redis_client import make_redis
+from chimera.settings import get_settings
+
+
+def parse_participant(spec: str) -> dict[str, str]:
+    """``provider:model[:name]`` -> a participant object."""
+    parts = spec.split(":", 2)
+    if len(parts) < 2 or not all(parts[:2]):
+        raise click.BadParameter(
+            f"{spec!r} is not provider:model[:name]", param_hint="--participant"
+        )
+    out = {"provider": parts[0], "model": parts[1]}
+    if len(parts) == 3 and parts[2]:
+        out["name"] = parts[2]
+    return out
+
+
+@click.group("submit")
+def submit_group() -> None:
+    """Publish input events to Kafka."""
+
+
+@submit_group.command("conversation")
+@click.option("--topic", "title", required=True, help="What the conversation is about.")
+@click.option("--description", help="More context for the participants.")
+@click.option("--min-turns", type=click.IntRange(min=1))
+@click.option("--max-turns", type=click.IntRange(min=1))
+@click.option(
+    "--participant",
+    "participants",
+    multiple=True,
+    metavar="PROVIDER:MODEL[:NAME]",
+    help="Repeat for each participant (default: the configured pair).",
+)
+@click.option("--event-id", help="Idempotency key (default: a new random id).")
+@click.option("--metadata", help="JSON object carried through to the result.")
+def submit_conversation(
+    title: str,
+    description: str | None,
+    min_turns: int | None,
+    max_turns: int | None,
+    participants: tuple[str, ...],
+    event_id: str | None,
+    metadata: str | None,
+) -> None:
+    """Publish one `conversation.new` event."""
+    settings = get_settings()
+    event: dict[str, Any] = {
+        "event_id": event_id or f"cli-{uuid.uuid4().hex}",
+        "topic": {"title": title, **({"description": description} if description else {})},
+    }
+    if min_turns is not None:
+        event["min_turns"] = min_turns
+    if max_turns is not None:
+        event["max_turns"] = max_turns
+    if participants:
+        event["participants"] = [parse_participant(p) for p in participants]
+    if metadata:
+        try:
+            event["metadata"] = json.loads(metadata)
+        except ValueError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
+    try:
+        request = validate_event(
+            ConversationRequest, event, context={"limits": limits_from(settings)}
+        )
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    producer = make_producer(settings)
+    try:
+        publish(producer, settings.topic_conversation_new, request.event_id, encode(request)).get(
+            timeout=10
+        )
+    finally:
+        producer.close(timeout=5)
+    click.echo(
+        f"published {request.event_id} to {settings.topic_conversation_new} "
+        f"(conversation {conversation_id(request.event_id)})"
+    )
+
+
+@click.group("topics")
+def topics_group() -> None:
+    """The topic queue that beat drains into conversations."""
+
+
+@topics_group.command("push")
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+def topics_push(source: TextIO) -> None:
+    """Push topics from SOURCE (JSON objects or plain strings, one per line; - for stdin)."""
+    settings = get_settings()
+    items = [line.strip() for line in source if line.strip()]
+    for n, item in enumerate(items, 1):
+        if item.startswith("{"):
+            try:
+                json.loads(item)
+            except ValueError as exc:
+                raise click.UsageError(f"line {n} is not valid JSON: {exc}") from None
+    client = make_redis(settings)
+    try:
+        length = TopicQueue(client, settings).push(items)
+    finally:
+        client.close()
+    click.echo(f"pushed {len(items)} topics to {settings.topics_queue_key} ({length} queued)")

@@ -1,0 +1,338 @@
+"""The conversation engine: start, one turn at a time, finalise or fail.
+
+Every step is idempotent, so a Celery task that runs it twice (redelivery,
+retry, a racing worker) changes nothing the second time:
+
+- ``start`` creates the state once (SET NX) and the row once;
+- ``run_turn`` works under the conversation's lease, skips a turn that exists,
+  reuses a stored LLM output instead of calling again, and writes fenced;
+- ``finalize`` persists in one transaction (insert-or-ignore) and then deletes
+  the state; a second run finds no state and does nothing;
+- ``fail`` records the failure and dead-letters the event once.
+
+Output events carry deterministic ids (one per conversation, type and turn), so
+a re-published event is a duplicate downstream, never a new fact.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chimera.codec import limits_from, validate_event
+from chimera.conversation.ending import detect_end
+from chimera.conversation.prompts import turn_request
+from chimera.conversation.quality import score_conversation
+from chimera.conversation.repository import ConversationRepository
+from chimera.conversation.sink import EventSink, original_value
+from chimera.conversation.state import ConversationState
+from chimera.conversation.store import StateStore
+from chimera.errors import ChimeraError, LockNotAcquired, NotFound
+from chimera.ids import conversation_id
+from chimera.inbox import Inbox
+from chimera.kafka.dlq import DeadLetter
+from chimera.llm.client import LLMClient
+from chimera.models import (
+    ConversationCompleted,
+    ConversationFailed,
+    ConversationRequest,
+    ConversationStarted,
+    TranscriptTurn,
+    TurnCompleted,
+    TurnFailed,
+    TurnRequested,
+    output_event_id,
+)
+from chimera.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What a turn task should do next."""
+
+    turn_index: int
+    #: This run appended the turn (an LLM call, or a stored output reused).
+    appended: bool = False
+    #: The conversation is over: stop the chain and finalise.
+    finished: bool = False
+    #: The state is gone (finished or lost): stop the chain, do nothing else.
+    gone: bool = False
+    reason: str | None = None
+
+
+class TurnNotReady(LockNotAcquired):
+    """Raised when a turn arrives before the one it follows; retry later."""
+
+
+class Abandoned(ChimeraError):
+    """Raised (recorded) when the reconciler gives up on an event."""
+
+
+class ConversationEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: StateStore,
+        llm: LLMClient,
+        repo: ConversationRepository,
+        inbox: Inbox,
+        sink: EventSink,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.llm = llm
+        self.repo = repo
+        self.inbox = inbox
+        self.sink = sink
+
+    # --- start -----------------------------------------------------------------------------
+
+    def start(self, event_id: str) -> ConversationState | None:
+        """The state of the event's conversation, created if new; None if already over."""
+        recorded = self.inbox.get(event_id)
+        if recorded is None:
+            raise NotFound("no such event in the inbox", event_id=event_id)
+        request = validate_event(
+            ConversationRequest, recorded.payload, context={"limits": limits_from(self.settings)}
+        )
+        cid = conversation_id(event_id)
+        state = self.store.load(cid)
+        if state is None:
+            if self.repo.status(cid) in ("completed", "failed"):
+                return None
+            fresh = ConversationState.start(
+                cid, request, self.settings.conversation_timeout_seconds
+            )
+            if self.store.create(fresh):
+                self.repo.started(fresh)
+                self.sink.publish(
+                    ConversationStarted(
+                        event_id=output_event_id(cid, "conversation.started"),
+                        conversation_id=cid,
+                        source_event_id=event_id,
+                        topic=fresh.topic,
+                        participants=fresh.participants,
+                        min_turns=fresh.min_turns,
+                        max_turns=fresh.max_turns,
+                    )
+                )
+                log.info("conversation %s started for event %s", cid, event_id)
+            state = self.store.load(cid)
+        self.inbox.mark(event_id, "dispatched")
+        return state
+
+    def mark_chain_sent(self, cid: str) -> None:
+        with self.store.lease(cid) as lease:
+            state = self.store.load(cid)
+            if state is not None and not state.chain_sent:
+                state.chain_sent = True
+                self.store.save(state, lease)
+
+    # --- one turn ----------------------------------------------------------------------------
+
+    def run_turn(self, cid: str, turn_index: int, *, attempt: int = 1) -> TurnOutcome:
+        with self.store.lease(cid) as lease:
+            state = self.store.load(cid)
+            if state is None:
+                return TurnOutcome(turn_index, gone=True)
+            if state.status != "running":
+                return TurnOutcome(
+                    turn_index,
+                    finished=state.status == "ending",
+                    gone=state.status in ("completed", "failed"),
+                )
+            if turn_index < state.next_turn:
+                return TurnOutcome(turn_index)  # done before: nothing to do
+            if turn_index > state.next_turn:
+                raise TurnNotReady(
+                    f"turn {turn_index} waits for turn {state.next_turn}", conversation_id=cid
+                )
+            if state.expired:
+                state.status, state.ended_reason = "ending", "timeout"
+                self.store.save(state, lease)
+                log.info("conversation %s ran out of time at turn %d", cid, turn_index)
+                return TurnOutcome(turn_index, finished=True, reason="timeout")
+
+            turn = self.store.get_output(cid, turn_index) or self._call(state, turn_index, attempt)
+            self.sink.publish(
+                TurnCompleted(
+                    event_id=output_event_id(cid, "turn.completed", turn_index),
+                    conversation_id=cid,
+                    source_event_id=state.event_id,
+                    turn_index=turn_index,
+                    speaker=turn.speaker,
+                    provider=turn.provider,
+                    model=turn.model,
+                    text=turn.content,
+                    input_tokens=turn.input_tokens,
+                    output_tokens=turn.output_tokens,
+                    latency_ms=turn.latency_ms,
+                )
+            )
+            state.turns.append(turn)
+            decision = detect_end(state.turns, min_turns=state.min_turns, max_turns=state.max_turns)
+            if decision is not None:
+                state.status, state.ended_reason = "ending", decision.reason
+            self.store.save(state, lease)
+            return TurnOutcome(
+                turn_index,
+                appended=True,
+                finished=decision is not None,
+                reason=decision.reason if decision else None,
+            )
+
+    def _call(self, state: ConversationState, turn_index: int, attempt: int) -> TranscriptTurn:
+        cid, speaker = state.conversation_id, state.speaker_for(turn_index)
+        self.sink.publish(
+            TurnRequested(
+                event_id=output_event_id(cid, "turn.requested", turn_index),
+                conversation_id=cid,
+                source_event_id=state.event_id,
+                turn_index=turn_index,
+                speaker=speaker.speaker,
+                provider=speaker.provider,
+                model=speaker.model,
+            )
+        )
+        request = turn_request(
+            state, turn_index, max_output_tokens=self.settings.turn_max_output_tokens
+        )
+        try:
+            response = self.llm.complete(request, attempt=attempt)
+        except ChimeraError as exc:
+            self.sink.publish(
+                TurnFailed(
+                    event_id=output_event_id(cid, "turn.failed", turn_index),
+                    conversation_id=cid,
+                    source_event_id=state.event_id,
+                    turn_index=turn_index,
+                    speaker=speaker.speaker,
+                    provider=speaker.provider,
+                    model=speaker.model,
+                    error_class=type(exc).__name__,
+                    error_message=exc.message,
+                    retryable=exc.retryable,
+                    attempt=attempt,
+                )
+            )
+            raise
+        turn = TranscriptTurn(
+            turn_index=turn_index,
+            speaker=speaker.speaker,
+            provider=speaker.provider,
+            model=response.model,
+            content=response.text.strip(),
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            latency_ms=response.latency_ms,
+        )
+        # Kept before anything else can fail: a re-run uses it instead of paying again.
+        return self.store.put_output(cid, turn)
+
+    # --- the end ----------------------------------------------------------------------------------
+
+    def finalize(self, cid: str) -> bool:
+        """Score, persist and publish a finished conversation; False if nothing to do."""
+        state = self.store.load(cid)
+        if state is None or state.status == "failed":
+            return False
+        report = score_conversation(
+            state.turns,
+            ended_reason=state.ended_reason,
+            min_turns=state.min_turns,
+            max_turns=state.max_turns,
+        )
+        breakdown = report.model_dump(mode="json")
+        self.repo.complete(state, score=report.score, breakdown=breakdown)
+        self.sink.publish(
+            ConversationCompleted(
+                event_id=output_event_id(cid, "conversation.completed"),
+                conversation_id=cid,
+                source_event_id=state.event_id,
+                topic=state.topic,
+                turn_count=len(state.turns),
+                transcript=tuple(state.turns),
+                quality_score=report.score,
+                quality=breakdown,
+                ended_reason=state.ended_reason,
+                metadata=state.metadata,
+            )
+        )
+        self.store.delete(cid)
+        log.info(
+            "conversation %s completed: %d turns, quality %.2f (%s)",
+            cid,
+            len(state.turns),
+            report.score,
+            state.ended_reason,
+        )
+        return True
+
+    def abandon(self, event_id: str, why: str) -> None:
+        """Give up on an event the reconciler could not get done: fail or dead-letter it."""
+        error = Abandoned(why, event_id=event_id)
+        cid = conversation_id(event_id)
+        if self.store.load(cid) is not None:
+            self.fail(cid, error, reason="retries_exhausted")
+            return
+        recorded = self.inbox.get(event_id)
+        if recorded is None or recorded.status in ("done", "dead_lettered"):
+            return
+        self.sink.dead_letter(
+            self.settings.topic_conversation_dlq,
+            DeadLetter.from_error(
+                error,
+                reason="retries_exhausted",
+                key=event_id.encode(),
+                value=original_value(recorded.payload),
+                original_topic=recorded.source.topic,
+                original_partition=recorded.source.partition,
+                original_offset=recorded.source.offset,
+                event_id=event_id,
+                attempts=recorded.attempts,
+            ),
+        )
+        self.inbox.mark(event_id, "dead_lettered", error=f"Abandoned: {why}")
+
+    def fail(self, cid: str, exc: BaseException, *, reason: str, attempts: int = 1) -> None:
+        """Mark the conversation failed (state kept for replay) and dead-letter its event."""
+        with self.store.lease(cid) as lease:
+            state = self.store.load(cid)
+            if state is None or state.status in ("completed", "failed"):
+                return
+            state.status = "failed"
+            state.error = f"{type(exc).__name__}: {exc}"
+            self.store.save(state, lease)
+        recorded = self.inbox.get(state.event_id)
+        if recorded is not None:
+            self.sink.dead_letter(
+                self.settings.topic_conversation_dlq,
+                DeadLetter.from_error(
+                    exc,
+                    reason=reason,
+                    key=state.event_id.encode(),
+                    value=original_value(recorded.payload),
+                    original_topic=recorded.source.topic,
+                    original_partition=recorded.source.partition,
+                    original_offset=recorded.source.offset,
+                    event_id=state.event_id,
+                    attempts=attempts,
+                ),
+            )
+        self.repo.failed(state, error=state.error)
+        self.sink.publish(
+            ConversationFailed(
+                event_id=output_event_id(cid, "conversation.failed"),
+                conversation_id=cid,
+                source_event_id=state.event_id,
+                topic=state.topic,
+                turn_count=len(state.turns),
+                transcript=tuple(state.turns),
+                reason=reason,
+                error_class=type(exc).__name__,
+            )
+        )
+        log.warning("conversation %s failed (%s): %s", cid, reason, exc)

@@ -1,0 +1,74 @@
+"""What each speaker sees: its persona as the system prompt, its own past turns as
+``assistant`` and everyone else's as ``user``; the opener is seeded by the topic."""
+
+from __future__ import annotations
+
+from chimera.conversation.state import ConversationState
+from chimera.llm.types import CallMeta, LLMRequest, Message, Role
+
+PROMPT_REF = "conversation.turn.v1"
+
+DEFAULT_PERSONA = (
+    "Think for yourself: agree where the others are right, push back where they are not, "
+    "and bring in concrete examples."
+)
+
+
+def system_prompt(state: ConversationState, turn_index: int) -> str:
+    speaker = state.speaker_for(turn_index)
+    others = [p.speaker for p in state.participants if p is not speaker] or ["the others"]
+    lines = [
+        f"You are {speaker.speaker}, in a discussion with {', '.join(others)}.",
+        f"Topic: {state.topic.title}",
+    ]
+    if state.topic.description:
+        lines.append(state.topic.description)
+    lines.append(speaker.persona or DEFAULT_PERSONA)
+    lines.append(
+        "Reply in a few sentences, in your own voice, to what was just said. "
+        "When the discussion has run its course, wrap it up."
+    )
+    return "\n".join(lines)
+
+
+def opener(state: ConversationState) -> str:
+    first = state.participants[0].speaker
+    return f"The topic is: {state.topic.title}. {first} opens the discussion."
+
+
+def messages_for(state: ConversationState, turn_index: int) -> tuple[Message, ...]:
+    """The transcript so far from the speaker's side, starting with the opener and
+    merging consecutive turns of the same role (APIs want roles to alternate)."""
+    speaker = state.speaker_for(turn_index)
+    merged: list[tuple[Role, str]] = [("user", opener(state))]
+    for turn in state.turns[:turn_index]:
+        own = turn.speaker == speaker.speaker
+        role: Role = "assistant" if own else "user"
+        text = turn.content if own else f"{turn.speaker}: {turn.content}"
+        if merged[-1][0] == role:
+            merged[-1] = (role, f"{merged[-1][1]}\n\n{text}")
+        else:
+            merged.append((role, text))
+    if merged[-1][0] == "assistant":  # the speaker spoke last: ask it to go on
+        merged.append(("user", "Please continue."))
+    return tuple(Message(role=r, content=c) for r, c in merged)
+
+
+def turn_request(
+    state: ConversationState, turn_index: int, *, max_output_tokens: int
+) -> LLMRequest:
+    speaker = state.speaker_for(turn_index)
+    return LLMRequest(
+        provider=speaker.provider,
+        model=speaker.model,
+        system=system_prompt(state, turn_index),
+        messages=messages_for(state, turn_index),
+        max_output_tokens=max_output_tokens,
+        meta=CallMeta(
+            task="turn",
+            owner_type="conversation",
+            owner_id=state.conversation_id,
+            step=str(turn_index),
+            prompt_ref=PROMPT_REF,
+        ),
+    )

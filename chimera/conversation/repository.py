@@ -1,0 +1,160 @@
+"""Conversations in Postgres: a row when one starts, the transcript when it ends.
+
+Finishing is one transaction: the conversation row, every turn (insert-or-ignore
+on (conversation_id, turn_index)) and the inbox event marked done, so a re-run
+finds it all there or none of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from chimera.conversation.state import ConversationState
+from chimera.db.tables import Conversation, ConversationTurn, Event
+from chimera.errors import DatabaseUnavailable
+
+
+def _row(state: ConversationState, status: str) -> dict[str, Any]:
+    return {
+        "id": state.conversation_id,
+        "event_id": state.event_id,
+        "topic_id": state.topic.id,
+        "topic_title": state.topic.title,
+        "topic": state.topic.model_dump(mode="json"),
+        "participants": [p.model_dump(mode="json", exclude_none=True) for p in state.participants],
+        "min_turns": state.min_turns,
+        "max_turns": state.max_turns,
+        "status": status,
+        "metadata_": state.metadata,
+        "created_at": datetime.fromtimestamp(state.created_at, UTC),
+    }
+
+
+class ConversationRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def started(self, state: ConversationState) -> None:
+        """The conversation's row, status running (once)."""
+        stmt = insert(Conversation).values(**_row(state, "running"))
+        self._run(stmt.on_conflict_do_nothing(index_elements=["id"]), state.conversation_id)
+
+    def complete(
+        self, state: ConversationState, *, score: float, breakdown: dict[str, Any]
+    ) -> None:
+        values = _row(state, "completed") | {
+            "turn_count": len(state.turns),
+            "quality_score": score,
+            "quality_breakdown": breakdown,
+            "updated_at": func.now(),
+            "completed_at": func.now(),
+        }
+        upsert = insert(Conversation).values(**values)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={
+                k: upsert.excluded[k]
+                for k in (
+                    "status",
+                    "turn_count",
+                    "quality_score",
+                    "quality_breakdown",
+                    "updated_at",
+                    "completed_at",
+                )
+            },
+            where=Conversation.status != "completed",
+        )
+        turns = [{"conversation_id": state.conversation_id} | t.model_dump() for t in state.turns]
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(upsert)
+                if turns:
+                    conn.execute(
+                        insert(ConversationTurn).on_conflict_do_nothing(
+                            index_elements=["conversation_id", "turn_index"]
+                        ),
+                        turns,
+                    )
+                conn.execute(_event_done(state.event_id, "done"))
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"cannot store the conversation: {exc}", conversation_id=state.conversation_id
+            ) from exc
+
+    def failed(self, state: ConversationState, *, error: str) -> None:
+        """Status failed with the error; the inbox event dead-lettered (one transaction)."""
+        values = _row(state, "failed") | {
+            "turn_count": len(state.turns),
+            "error": error[:2_000],
+            "updated_at": func.now(),
+        }
+        upsert = insert(Conversation).values(**values)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["id"],
+            set_={k: upsert.excluded[k] for k in ("status", "turn_count", "error", "updated_at")},
+            where=Conversation.status != "completed",
+        )
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(upsert)
+                conn.execute(_event_done(state.event_id, "dead_lettered", error))
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"cannot record the failure: {exc}", conversation_id=state.conversation_id
+            ) from exc
+
+    def running_count(self) -> int:
+        """Conversations started and not yet completed or failed."""
+        try:
+            with self._engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        select(func.count())
+                        .select_from(Conversation)
+                        .where(Conversation.status == "running")
+                    ).scalar_one()
+                )
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot count conversations: {exc}") from exc
+
+    def status(self, cid: str) -> str | None:
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(
+                    select(Conversation.status).where(Conversation.id == cid)
+                ).scalar_one_or_none()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"cannot read a conversation: {exc}", conversation_id=cid
+            ) from exc
+
+    def _run(self, stmt: Any, cid: str) -> None:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(stmt)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"cannot store a conversation: {exc}", conversation_id=cid
+            ) from exc
+
+
+def _event_done(event_id: str, status: str, error: str | None = None) -> Any:
+    values: dict[str, Any] = {
+        "status": status,
+        "updated_at": func.now(),
+        "completed_at": func.now(),
+    }
+    if error is not None:
+        values["last_error"] = error[:2_000]
+    return (
+        update(Event)
+        .where(Event.event_id == event_id)
+        .where(Event.status.not_in(("done", "dead_lettered")))
+        .values(**values)
+    )

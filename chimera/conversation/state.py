@@ -1,0 +1,61 @@
+"""A running conversation's state, as kept in Redis between turns."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chimera.models import ConversationRequest, Participant, TopicSpec, TranscriptTurn
+
+Status = Literal["running", "ending", "completed", "failed"]
+
+
+class ConversationState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str
+    event_id: str
+    topic: TopicSpec
+    participants: tuple[Participant, ...]
+    min_turns: int
+    max_turns: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    turns: list[TranscriptTurn] = Field(default_factory=list)
+    status: Status = "running"
+    ended_reason: str | None = None
+    error: str | None = None
+    created_at: float = Field(default_factory=time.time)
+    deadline_at: float
+    updated_at: float = Field(default_factory=time.time)
+    chain_sent: bool = False
+
+    @classmethod
+    def start(
+        cls, conversation_id: str, event: ConversationRequest, timeout_s: float
+    ) -> ConversationState:
+        now = time.time()
+        return cls(
+            conversation_id=conversation_id,
+            event_id=event.event_id,
+            topic=event.topic,
+            participants=event.participants,
+            min_turns=event.min_turns,
+            max_turns=event.max_turns,
+            metadata=event.metadata,
+            created_at=now,
+            deadline_at=now + timeout_s,
+        )
+
+    def speaker_for(self, turn_index: int) -> Participant:
+        """Participants take turns in order."""
+        return self.participants[turn_index % len(self.participants)]
+
+    @property
+    def next_turn(self) -> int:
+        return len(self.turns)
+
+    @property
+    def expired(self) -> bool:
+        return time.time() > self.deadline_at

@@ -1,0 +1,220 @@
+"""Conversation state in Redis, guarded by a lease with a fencing token.
+
+- ``lease(cid)``: SET NX PX of a lock key, plus a fencing token from a counter
+  (INCR) that only grows.  The holder extends it while a slow LLM call runs.
+  Acquisition is idempotent per attempt: redis-py retries a command whose
+  reply was lost, and a retried SET NX would otherwise see its own lock as
+  someone else's (RELIABILITY.md).
+- ``save(state, lease)`` is fenced: it writes only if no newer lease has been
+  issued since ours (the token still equals the counter), so a holder paused
+  past its TTL cannot overwrite state written by the next holder.
+- A turn's LLM output is stored under its own key, first writer wins, before
+  it is appended, so a re-run after a crash uses it instead of paying again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+from redis.exceptions import RedisError
+
+from chimera.conversation.state import ConversationState
+from chimera.errors import LockNotAcquired, RedisUnavailable, StaleLockToken
+from chimera.models import TranscriptTurn
+from chimera.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_ACQUIRE = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local owner, token = string.match(cur, '^([^:]+):(%d+)$')
+  if owner == ARGV[1] then return tonumber(token) end  -- our own, retried
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token, 'PX', tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+return token
+"""
+
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_SAVE = """
+if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    conversation_id: str
+    owner: str
+    token: int
+
+    @property
+    def value(self) -> str:
+        return f"{self.owner}:{self.token}"
+
+
+class StateStore:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self._redis = client
+        self._settings = settings
+        self._acquire = client.register_script(_ACQUIRE)
+        self._extend = client.register_script(_EXTEND)
+        self._release = client.register_script(_RELEASE)
+        self._save = client.register_script(_SAVE)
+        #: State outlives the conversation's time budget, then expires by itself.
+        self.state_ttl_ms = int((settings.conversation_timeout_seconds * 2 + 3_600) * 1000)
+        #: Short, because the holder extends it every third of it while it works: a
+        #: dead holder's lease frees the conversation within one TTL.
+        self.lease_ttl_ms = int(settings.conversation_lock_ttl_s * 1000)
+
+    def _key(self, cid: str, *parts: str) -> str:
+        return self._settings.redis_key("conv", f"{{{cid}}}", *parts)
+
+    # --- state ---------------------------------------------------------------------------
+
+    def create(self, state: ConversationState) -> bool:
+        """Store a new conversation's state; False if it already exists."""
+        try:
+            return bool(
+                self._redis.set(
+                    self._key(state.conversation_id, "state"),
+                    state.model_dump_json(),
+                    nx=True,
+                    px=self.state_ttl_ms,
+                )
+            )
+        except RedisError as exc:
+            raise RedisUnavailable(
+                f"cannot store state: {exc}", conversation_id=state.conversation_id
+            ) from exc
+
+    def load(self, cid: str) -> ConversationState | None:
+        try:
+            raw = self._redis.get(self._key(cid, "state"))
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot load state: {exc}", conversation_id=cid) from exc
+        return ConversationState.model_validate_json(raw) if raw else None
+
+    def save(self, state: ConversationState, lease: Lease) -> None:
+        """Write ``state`` unless a newer lease was issued since ``lease`` (fenced)."""
+        cid = state.conversation_id
+        state.updated_at = time.time()
+        try:
+            ok = self._save(
+                keys=[self._key(cid, "state"), self._key(cid, "fence")],
+                args=[lease.token, state.model_dump_json(), self.state_ttl_ms],
+            )
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot save state: {exc}", conversation_id=cid) from exc
+        if not ok:
+            raise StaleLockToken(
+                f"lease {lease.token} was superseded; the state write was refused",
+                conversation_id=cid,
+            )
+
+    def delete(self, cid: str) -> None:
+        """Forget a finished conversation's state, lock, fence and stored outputs."""
+        try:
+            keys = [self._key(cid, "state"), self._key(cid, "fence")]
+            keys += list(self._redis.scan_iter(match=self._key(cid, "turn", "*"), count=100))
+            self._redis.delete(*keys)
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot delete state: {exc}", conversation_id=cid) from exc
+
+    # --- turn outputs ----------------------------------------------------------------------
+
+    def put_output(self, cid: str, turn: TranscriptTurn) -> TranscriptTurn:
+        """Keep a turn's output (first writer wins); returns the one kept."""
+        key = self._key(cid, "turn", str(turn.turn_index))
+        try:
+            if self._redis.set(key, turn.model_dump_json(), nx=True, px=self.state_ttl_ms):
+                return turn
+            raw = self._redis.get(key)
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot store a turn: {exc}", conversation_id=cid) from exc
+        return TranscriptTurn.model_validate_json(raw) if raw else turn
+
+    def get_output(self, cid: str, turn_index: int) -> TranscriptTurn | None:
+        try:
+            raw = self._redis.get(self._key(cid, "turn", str(turn_index)))
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot load a turn: {exc}", conversation_id=cid) from exc
+        return TranscriptTurn.model_validate_json(raw) if raw else None
+
+    # --- the lease ---------------------------------------------------------------------------
+
+    def acquire(self, cid: str) -> Lease:
+        """Take the conversation's lease or raise ``LockNotAcquired`` (retryable)."""
+        owner = uuid.uuid4().hex
+        try:
+            token = int(
+                self._acquire(
+                    keys=[self._key(cid, "lock"), self._key(cid, "fence")],
+                    args=[owner, self.lease_ttl_ms, self.state_ttl_ms],
+                )
+            )
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot take the lock: {exc}", conversation_id=cid) from exc
+        if token == 0:
+            raise LockNotAcquired("another worker holds this conversation", conversation_id=cid)
+        return Lease(cid, owner, token)
+
+    def extend(self, lease: Lease) -> bool:
+        try:
+            return bool(
+                self._extend(
+                    keys=[self._key(lease.conversation_id, "lock")],
+                    args=[lease.value, self.lease_ttl_ms],
+                )
+            )
+        except RedisError:
+            return False
+
+    def release(self, lease: Lease) -> None:
+        try:
+            self._release(keys=[self._key(lease.conversation_id, "lock")], args=[lease.value])
+        except RedisError as exc:  # it expires by itself
+            log.warning("could not release the lock of %s: %s", lease.conversation_id, exc)
+
+    @contextlib.contextmanager
+    def lease(self, cid: str) -> Iterator[Lease]:
+        """Hold the lease for the block, extending it in the background every third of its TTL."""
+        lease = self.acquire(cid)
+        stop = threading.Event()
+
+        def keep() -> None:
+            while not stop.wait(self.lease_ttl_ms / 3000):
+                if not self.extend(lease):
+                    log.warning("lost the lease of %s while working", cid)
+                    return
+
+        keeper = threading.Thread(target=keep, name=f"lease-{cid}", daemon=True)
+        keeper.start()
+        try:
+            yield lease
+        finally:
+            stop.set()
+            keeper.join()
+            self.release(lease)

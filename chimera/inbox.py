@@ -1,0 +1,167 @@
+"""The inbox: every accepted input event, recorded in Postgres before any work.
+
+``accept`` is the idempotency gate: a new event is inserted; the same event
+again (same id, same payload hash) is a duplicate; the same id with another
+payload raises ``ConflictingDuplicate``.  Status moves received -> dispatched
+-> done, or -> dead_lettered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from chimera.db.tables import Event
+from chimera.errors import ConflictingDuplicate, DatabaseUnavailable
+
+EventKind = Literal["conversation", "analysis"]
+Status = Literal["received", "dispatched", "done", "dead_lettered"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an event came from (for the DLQ headers and the audit)."""
+
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+@dataclass(frozen=True)
+class InboxEvent:
+    event_id: str
+    kind: str
+    payload: dict[str, Any]
+    payload_hash: str
+    status: str
+    attempts: int
+    source: Source
+    updated_at: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """``new`` is True the first time; otherwise ``event`` is what was recorded before."""
+
+    new: bool
+    event: InboxEvent
+
+
+def _event(row: Any) -> InboxEvent:
+    return InboxEvent(
+        event_id=row.event_id,
+        kind=row.kind,
+        payload=row.payload,
+        payload_hash=row.payload_hash,
+        status=row.status,
+        attempts=row.attempts,
+        source=Source(row.source_topic, row.source_partition, row.source_offset),
+        updated_at=row.updated_at,
+        last_error=row.last_error,
+    )
+
+
+class Inbox:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def accept(
+        self,
+        *,
+        event_id: str,
+        kind: EventKind,
+        payload: dict[str, Any],
+        payload_hash: str,
+        source: Source | None = None,
+    ) -> Acceptance:
+        """Record the event if new; tell a duplicate from a conflicting reuse of its id."""
+        source = source or Source()
+        stmt = (
+            insert(Event)
+            .values(
+                event_id=event_id,
+                kind=kind,
+                payload=payload,
+                payload_hash=payload_hash,
+                source_topic=source.topic,
+                source_partition=source.partition,
+                source_offset=source.offset,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(Event)
+        )
+        try:
+            with self._engine.begin() as conn:
+                row = conn.execute(stmt).one_or_none()
+                if row is not None:
+                    return Acceptance(True, _event(row))
+                existing = conn.execute(select(Event).where(Event.event_id == event_id)).one()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot record event: {exc}", event_id=event_id) from exc
+        event = _event(existing)
+        if event.payload_hash != payload_hash or event.kind != kind:
+            raise ConflictingDuplicate(
+                f"event_id {event_id!r} was already used for another {event.kind} payload",
+                event_id=event_id,
+            )
+        return Acceptance(False, event)
+
+    def get(self, event_id: str) -> InboxEvent | None:
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(select(Event).where(Event.event_id == event_id)).one_or_none()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot read event: {exc}", event_id=event_id) from exc
+        return _event(row) if row is not None else None
+
+    def mark(
+        self,
+        event_id: str,
+        status: Status,
+        *,
+        error: str | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        """Move an event on.  ``done`` and ``dead_lettered`` are final: never moved back."""
+        values: dict[str, Any] = {"status": status, "updated_at": func.now()}
+        if error is not None:
+            values["last_error"] = error[:2_000]
+        if count_attempt:
+            values["attempts"] = Event.attempts + 1
+        if status in ("done", "dead_lettered"):
+            values["completed_at"] = func.now()
+        stmt = (
+            update(Event)
+            .where(Event.event_id == event_id)
+            .where(Event.status.not_in(("done", "dead_lettered")))
+            .values(**values)
+        )
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(stmt)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot update event: {exc}", event_id=event_id) from exc
+
+    def stuck(self, *, kind: EventKind, older_than_s: float, limit: int = 100) -> list[InboxEvent]:
+        """Events still in flight (received or dispatched) untouched for ``older_than_s``."""
+        stmt = (
+            select(Event)
+            .where(Event.kind == kind)
+            .where(Event.status.in_(("received", "dispatched")))
+            .where(
+                Event.updated_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s)
+            )
+            .order_by(Event.updated_at)
+            .limit(limit)
+        )
+        try:
+            with self._engine.connect() as conn:
+                return [_event(r) for r in conn.execute(stmt)]
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot scan the inbox: {exc}") from exc

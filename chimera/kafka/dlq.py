@@ -1,0 +1,88 @@
+"""Dead-lettering: the original record, with headers saying why (DESIGN.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from chimera.errors import ChimeraError, KafkaUnavailable
+from chimera.settings import Settings
+
+MAX_HEADER_CHARS = 1_000
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """What to dead-letter: the original key, value and headers, and why."""
+
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    error_class: str
+    error_message: str
+    original_topic: str | None = None
+    original_partition: int | None = None
+    original_offset: int | None = None
+    event_id: str | None = None
+    attempts: int = 1
+    replay_count: int = 0
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def from_error(
+        cls, exc: BaseException, *, reason: str | None = None, **fields: object
+    ) -> DeadLetter:
+        """A dead letter for ``exc``: its class, message and (for input errors) reason."""
+        return cls(
+            reason=reason or str(getattr(exc, "dlq_reason", "error")),
+            error_class=type(exc).__name__,
+            error_message=exc.message if isinstance(exc, ChimeraError) else str(exc),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def record_headers(self) -> list[tuple[str, bytes]]:
+        """The original headers (minus earlier x-dlq ones) plus ours, as strings."""
+        ours = {
+            "x-dlq-reason": self.reason,
+            "x-error-class": self.error_class,
+            "x-error-message": self.error_message[:MAX_HEADER_CHARS],
+            "x-original-topic": self.original_topic or "",
+            "x-original-partition": ""
+            if self.original_partition is None
+            else str(self.original_partition),
+            "x-original-offset": "" if self.original_offset is None else str(self.original_offset),
+            "x-event-id": self.event_id or "",
+            "x-attempts": str(self.attempts),
+            "x-replay-count": str(self.replay_count),
+            "x-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        kept = [(k, v) for k, v in self.headers if k not in ours]
+        return kept + [(k, v.encode()) for k, v in ours.items()]
+
+
+def dlq_topic_for(settings: Settings, original_topic: str | None, kind: str | None = None) -> str:
+    """conversation.* -> conversation.dlq, analysis.* -> analysis.dlq."""
+    if kind == "analysis" or original_topic == settings.topic_analysis_tasks:
+        return settings.topic_analysis_dlq
+    return settings.topic_conversation_dlq
+
+
+def dead_letter(
+    producer: KafkaProducer, topic: str, letters: Iterable[DeadLetter], *, timeout_s: float = 10.0
+) -> None:
+    """Publish dead letters and wait until the broker has them all (before any commit)."""
+    try:
+        futures = [
+            producer.send(
+                topic, key=letter.key, value=letter.value, headers=letter.record_headers()
+            )
+            for letter in letters
+        ]
+        for future in futures:
+            future.get(timeout=timeout_s)
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"cannot dead-letter to {topic}: {exc}") from exc

@@ -1,0 +1,38 @@
+"""Handing an accepted event to Celery (used by the bridge and the reconciler).
+
+One task per event, its id derived from the event id, sent with results
+ignored: a sender that subscribed to every task's result channel would grow
+without bound (RELIABILITY.md, "publisher memory").  The hand-off task builds
+the canvas itself, with deterministic ids, so a repeated hand-off is harmless.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from chimera.ids import handoff_task_id
+
+#: Event kind -> the task that starts its work.
+HANDOFF_TASKS = {
+    "conversation": "chimera.conversation.start",
+    "analysis": "chimera.analysis.start",
+}
+
+
+def send_handoff(app: Celery, kind: str, event_id: str) -> str:
+    """Enqueue the event's hand-off task; returns the task id."""
+    task_id = handoff_task_id(kind, event_id)
+    app.send_task(
+        HANDOFF_TASKS[kind],
+        args=[event_id],
+        task_id=task_id,
+        ignore_result=True,
+    )
+    return task_id
+
+
+def queue_depth(app: Celery) -> int:
+    """Messages waiting in the default queue (for the bridge's backpressure)."""
+    with app.connection_for_write() as conn:
+        name = app.conf.task_default_queue
+        return int(conn.default_channel.client.llen(name))

@@ -1,0 +1,69 @@
+"""Beat's periodic work: draining the topic queue and reconciling stuck events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+
+from chimera.conversation.reconcile import reconcile as reconcile_events
+from chimera.conversation.topic_queue import TopicQueue
+from tasks.handoff import send_handoff
+from tasks.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="chimera.topics.drain", bind=True, ignore_result=True, acks_late=False)
+def drain_topics(self: Task) -> dict[str, Any]:
+    """Start conversations for queued topics, within the configured capacity."""
+    rt = runtime()
+    queue = TopicQueue(rt.redis, rt.settings)
+    report = queue.drain(
+        rt.inbox,
+        lambda event_id: send_handoff(self.app, "conversation", event_id),
+        running=rt.conversations.repo.running_count(),
+    )
+    if report.started or report.rejected:
+        log.info(
+            "topic queue: %d started, %d duplicates, %d rejected",
+            report.started,
+            report.duplicates,
+            len(report.rejected),
+        )
+    return {
+        "started": report.started,
+        "duplicates": report.duplicates,
+        "rejected": len(report.rejected),
+    }
+
+
+@shared_task(name="chimera.reconcile", bind=True, ignore_result=True, acks_late=False)
+def reconcile(self: Task) -> dict[str, Any]:
+    """Re-drive conversation events stuck between received and done."""
+    rt = runtime()
+    engine = rt.conversations
+
+    def redrive(event_id: str, resume: bool) -> None:
+        self.app.send_task(
+            "chimera.conversation.start",
+            args=[event_id],
+            kwargs={"resume": resume},
+            ignore_result=True,
+        )
+
+    report = reconcile_events(
+        rt.settings,
+        inbox=rt.inbox,
+        store=engine.store,
+        repo=engine.repo,
+        redrive=redrive,
+        give_up=engine.abandon,
+    )
+    return {
+        "checked": report.checked,
+        "redriven": len(report.redriven),
+        "repaired": len(report.repaired),
+        "given_up": len(report.given_up),
+    }

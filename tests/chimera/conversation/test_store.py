@@ -1,0 +1,96 @@
+"""Conversation state in the real Redis: the lease, fenced writes, stored outputs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from chimera.conversation.state import ConversationState
+from chimera.conversation.store import StateStore
+from chimera.errors import LockNotAcquired, StaleLockToken
+from chimera.models import ConversationRequest, TranscriptTurn
+from chimera.redis_client import make_redis
+
+
+@pytest.fixture
+def store(redis_ns: Any) -> StateStore:
+    return StateStore(make_redis(redis_ns), redis_ns)
+
+
+def a_state(cid: str = "conv-1") -> ConversationState:
+    request = ConversationRequest.model_validate({"event_id": "e-1", "topic": "Cars?"})
+    return ConversationState.start(cid, request, timeout_s=300)
+
+
+def a_turn(index: int, text: str = "hello") -> TranscriptTurn:
+    return TranscriptTurn(turn_index=index, speaker="a", provider="openai", model="m", content=text)
+
+
+def test_state_is_created_once(store: StateStore) -> None:
+    assert store.create(a_state())
+    assert not store.create(a_state())
+    loaded = store.load("conv-1")
+    assert loaded is not None and loaded.topic.title == "Cars?" and loaded.min_turns == 5
+
+
+def test_the_lease_is_exclusive(store: StateStore) -> None:
+    first = store.acquire("conv-1")
+    with pytest.raises(LockNotAcquired) as info:
+        store.acquire("conv-1")
+    assert info.value.retryable
+    store.release(first)
+    assert store.acquire("conv-1").token > first.token
+
+
+def test_a_retried_acquire_gets_its_own_lease_back(store: StateStore) -> None:
+    keys = [store._key("c", "lock"), store._key("c", "fence")]
+    token = store._acquire(keys=keys, args=["owner-1", 10_000, 10_000])
+    assert (
+        store._acquire(keys=keys, args=["owner-1", 10_000, 10_000]) == token
+    )  # lost reply, retried
+    assert store._acquire(keys=keys, args=["owner-2", 10_000, 10_000]) == 0
+
+
+def test_a_lapsed_holder_cannot_overwrite_newer_state(store: StateStore) -> None:
+    store.lease_ttl_ms = 150
+    state = a_state()
+    store.create(state)
+    slow = store.acquire("conv-1")
+    time.sleep(0.2)  # paused past its TTL (GC, SIGSTOP ...)
+    fast = store.acquire("conv-1")
+    newer = state.model_copy(update={"turns": [a_turn(0, "from the new holder")]})
+    store.save(newer, fast)
+    stale = state.model_copy(update={"turns": [a_turn(0, "from the old holder")]})
+    with pytest.raises(StaleLockToken):
+        store.save(stale, slow)
+    loaded = store.load("conv-1")
+    assert loaded is not None and loaded.turns[0].content == "from the new holder"
+
+
+def test_the_lease_is_extended_while_work_runs(store: StateStore) -> None:
+    store.lease_ttl_ms = 300
+    with store.lease("conv-1"):
+        time.sleep(0.7)  # more than twice the TTL
+        with pytest.raises(LockNotAcquired):
+            store.acquire("conv-1")
+    store.acquire("conv-1")  # released at the end of the block
+
+
+def test_the_first_stored_output_wins(store: StateStore) -> None:
+    assert store.put_output("conv-1", a_turn(3, "first")).content == "first"
+    assert store.put_output("conv-1", a_turn(3, "second")).content == "first"
+    stored = store.get_output("conv-1", 3)
+    assert stored is not None and stored.content == "first"
+    assert store.get_output("conv-1", 4) is None
+
+
+def test_delete_forgets_everything(store: StateStore, redis_client: Any, redis_ns: Any) -> None:
+    store.create(a_state())
+    store.put_output("conv-1", a_turn(0))
+    lease = store.acquire("conv-1")
+    store.release(lease)
+    store.delete("conv-1")
+    assert store.load("conv-1") is None and store.get_output("conv-1", 0) is None
+    assert list(redis_client.scan_iter(match=redis_ns.redis_key_prefix + "conv:*")) == []
