@@ -1,0 +1,153 @@
+"""The topic queue and the reconciler against real Redis and Postgres."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from chimera.codec import payload_hash
+from chimera.conversation.reconcile import reconcile
+from chimera.conversation.repository import ConversationRepository
+from chimera.conversation.state import ConversationState
+from chimera.conversation.store import StateStore
+from chimera.conversation.topic_queue import TopicQueue, event_for
+from chimera.errors import InvalidJSON
+from chimera.ids import conversation_id
+from chimera.inbox import Inbox
+from chimera.models import ConversationRequest
+from chimera.redis_client import make_redis
+
+
+@pytest.fixture
+def queue_settings(redis_ns: Any) -> Any:
+    return redis_ns.model_copy(
+        update={
+            "topics_queue_key": f"{redis_ns.redis_key_prefix}topics:queue",
+            "topics_capacity": 5,
+            "topics_batch": 3,
+        }
+    )
+
+
+def test_items_become_conversation_events() -> None:
+    assert event_for("Should cities ban cars?")["topic"] == {"title": "Should cities ban cars?"}
+    obj = event_for(json.dumps({"id": "t-7", "title": "Cars", "max_turns": 6}))
+    assert obj == {
+        "event_id": "topics:t-7",
+        "topic": {"id": "t-7", "title": "Cars"},
+        "max_turns": 6,
+    }
+    assert (
+        event_for("Cars")["event_id"]
+        == event_for("Cars")["event_id"]
+        != event_for("Bikes")["event_id"]
+    )
+    with pytest.raises(InvalidJSON):
+        event_for("{not json")
+
+
+def test_draining_respects_batch_and_capacity(queue_settings: Any, db: Any) -> None:
+    client = make_redis(queue_settings)
+    queue = TopicQueue(client, queue_settings)
+    queue.push([f"Topic {i}" for i in range(8)] + ["{broken", json.dumps({"id": "x", "title": ""})])
+    handed: list[str] = []
+    inbox = Inbox(db)
+
+    first = queue.drain(inbox, handed.append, running=0)
+    assert first.started == 3 and len(handed) == 3  # the batch
+    second = queue.drain(inbox, handed.append, running=4)
+    assert second.started == 1  # capacity 5, 4 running
+    full = queue.drain(inbox, handed.append, running=5)
+    assert full.started == 0 and full.skipped_for_capacity
+    rest = [queue.drain(inbox, handed.append, running=0) for _ in range(3)]
+    assert sum(r.started for r in rest) == 4
+    assert sum(len(r.rejected) for r in rest) == 2  # the broken JSON and the empty title
+    assert queue.length() == 0 and client.llen(queue.processing_key) == 0
+    assert len(set(handed)) == 8
+    assert all(inbox.get(e).status == "dispatched" for e in handed)  # type: ignore[union-attr]
+
+
+def test_an_item_left_in_processing_is_finished_next_time(queue_settings: Any, db: Any) -> None:
+    client = make_redis(queue_settings)
+    queue = TopicQueue(client, queue_settings)
+    client.rpush(queue.processing_key, "Orphaned topic")  # a drain died after moving it
+    handed: list[str] = []
+    report = queue.drain(Inbox(db), handed.append, running=0)
+    assert report.started == 1 and handed == [event_for("Orphaned topic")["event_id"]]
+    assert client.llen(queue.processing_key) == 0
+
+
+def test_a_topic_pushed_twice_is_one_conversation(queue_settings: Any, db: Any) -> None:
+    queue = TopicQueue(make_redis(queue_settings), queue_settings)
+    queue.push(["Same topic", "Same topic"])
+    handed: list[str] = []
+    report = queue.drain(Inbox(db), handed.append, running=0)
+    assert (report.started, report.duplicates, len(handed)) == (1, 1, 1)
+
+
+def stuck_event(db: Any, event_id: str) -> None:
+    payload = {"event_id": event_id, "topic": "Cars?"}
+    Inbox(db).accept(
+        event_id=event_id, kind="conversation", payload=payload, payload_hash=payload_hash(payload)
+    )
+    with db.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(
+            text("UPDATE events SET updated_at = now() - interval '1 hour' WHERE event_id = :e"),
+            {"e": event_id},
+        )
+
+
+def test_the_reconciler_redrives_lost_work_and_repairs_the_inbox(redis_ns: Any, db: Any) -> None:
+    settings = redis_ns.model_copy(update={"reconcile_after_s": 60.0, "reconcile_max_attempts": 2})
+    store, repo, inbox = (
+        StateStore(make_redis(settings), settings),
+        ConversationRepository(db),
+        Inbox(db),
+    )
+    for e in ("lost", "stalled", "busy", "finished", "hopeless"):
+        stuck_event(db, e)
+    # stalled: state left, no progress for long; busy: state updated just now
+    for e, age in (("stalled", 3_600), ("busy", 0)):
+        state = ConversationState.start(
+            conversation_id(e),
+            ConversationRequest.model_validate({"event_id": e, "topic": "Cars?"}),
+            300,
+        )
+        store.create(state)
+        lease = store.acquire(state.conversation_id)
+        store.save(state, lease)
+        if age:
+            raw = state.model_copy(update={"updated_at": time.time() - age})
+            store._redis.set(store._key(state.conversation_id, "state"), raw.model_dump_json())
+    finished = ConversationState.start(
+        conversation_id("finished"),
+        ConversationRequest.model_validate({"event_id": "finished", "topic": "Cars?"}),
+        300,
+    )
+    repo.complete(finished, score=0.9, breakdown={})
+    from sqlalchemy import text
+
+    with db.begin() as conn:  # complete() marked it done; put it back to "stuck"
+        conn.execute(text("UPDATE events SET status = 'dispatched', updated_at = now() - interval '1 hour' WHERE event_id = 'finished'"))
+        conn.execute(text("UPDATE events SET attempts = 2 WHERE event_id = 'hopeless'"))
+
+    redriven: list[tuple[str, bool]] = []
+    given_up: list[str] = []
+    report = reconcile(
+        settings,
+        inbox=inbox,
+        store=store,
+        repo=repo,
+        redrive=lambda e, resume: redriven.append((e, resume)),
+        give_up=lambda e, why: given_up.append(e),
+    )
+    assert sorted(redriven) == [("lost", False), ("stalled", True)]
+    assert report.progressing == 1
+    assert report.repaired == ["finished"] and inbox.get("finished").status == "done"  # type: ignore[union-attr]
+    assert given_up == ["hopeless"]
+    assert inbox.get("lost").attempts == 1  # type: ignore[union-attr]
