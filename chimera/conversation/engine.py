@@ -125,11 +125,16 @@ class ConversationEngine:
         return state
 
     def mark_chain_sent(self, cid: str) -> None:
-        with self.store.lease(cid) as lease:
-            state = self.store.load(cid)
-            if state is not None and not state.chain_sent:
-                state.chain_sent = True
-                self.store.save(state, lease)
+        """Best effort: if a turn holds the lease, a later hand-off may send the chain
+        again, which is harmless (same task ids, idempotent turns)."""
+        try:
+            with self.store.lease(cid) as lease:
+                state = self.store.load(cid)
+                if state is not None and not state.chain_sent:
+                    state.chain_sent = True
+                    self.store.save(state, lease)
+        except LockNotAcquired:
+            log.info("conversation %s: chain sent, lease busy; not marked", cid)
 
     # --- one turn ----------------------------------------------------------------------------
 
@@ -235,7 +240,14 @@ class ConversationEngine:
     # --- the end ----------------------------------------------------------------------------------
 
     def finalize(self, cid: str) -> bool:
-        """Score, persist and publish a finished conversation; False if nothing to do."""
+        """Score, persist and publish a finished conversation; False if nothing to do.
+
+        Under the lease: a duplicate finalise waits, then finds the state gone.
+        """
+        with self.store.lease(cid):
+            return self._finalize(cid)
+
+    def _finalize(self, cid: str) -> bool:
         state = self.store.load(cid)
         if state is None or state.status == "failed":
             return False
