@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: PositiveInt = d.KAFKA_HEARTBEAT_INTERVAL_MS
     kafka_max_poll_records: PositiveInt = d.KAFKA_MAX_POLL_RECORDS
     kafka_request_timeout_ms: PositiveInt = d.KAFKA_REQUEST_TIMEOUT_MS
+    # Producers wait for acks one event at a time: batching delay is pure latency.
+    kafka_linger_ms: Annotated[int, Field(ge=0, le=1_000)] = 0
 
     topic_conversation_new: str = d.TOPIC_CONVERSATION_NEW
     topic_conversation_turn: str = d.TOPIC_CONVERSATION_TURN

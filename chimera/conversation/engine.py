@@ -200,7 +200,8 @@ class ConversationEngine:
                 speaker=speaker.speaker,
                 provider=speaker.provider,
                 model=speaker.model,
-            )
+            ),
+            wait=False,  # confirmed with the turn's completion (same key, same partition)
         )
         request = turn_request(
             state, turn_index, max_output_tokens=self.settings.turn_max_output_tokens

@@ -14,7 +14,7 @@ from chimera.settings import Settings
 
 
 class EventSink(Protocol):
-    def publish(self, event: OutputEvent) -> None: ...
+    def publish(self, event: OutputEvent, *, wait: bool = True) -> None: ...
 
     def dead_letter(self, topic: str, letter: DeadLetter) -> None: ...
 
@@ -26,8 +26,8 @@ class KafkaEventSink:
         self._producer = producer
         self._settings = settings
 
-    def publish(self, event: OutputEvent) -> None:
-        publish_event(self._producer, self._settings, event)
+    def publish(self, event: OutputEvent, *, wait: bool = True) -> None:
+        publish_event(self._producer, self._settings, event, wait=wait)
 
     def dead_letter(self, topic: str, letter: DeadLetter) -> None:
         dead_letter(self._producer, topic, [letter])

@@ -50,7 +50,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     cfg = client_config(settings) | {
         "acks": "all",  # explicit: kafka-python 3.0 changed the default
         "enable_idempotence": True,
-        "linger_ms": 5,
+        "linger_ms": settings.kafka_linger_ms,
         "max_in_flight_requests_per_connection": 5,
         "retries": 5,
         "max_block_ms": 10_000,
@@ -127,13 +127,18 @@ def publish_event(
     event: OutputEvent,
     *,
     timeout_s: float = 10.0,
+    wait: bool = True,
 ) -> None:
-    """Publish an output event to its topic and wait for the broker's ack."""
+    """Publish an output event to its topic and (unless ``wait`` is False) wait for the
+    broker's ack.  Records of one key keep their order, so waiting on a later one
+    also confirms the earlier ones."""
     topic = settings.topics[event.topic_role]
     headers: Headers = [("event_type", event.event_type.encode())]
     if event.traceparent:
         headers.append(("traceparent", event.traceparent.encode()))
     future = publish(producer, topic, event.key, encode(event), headers)
+    if not wait:
+        return
     try:
         future.get(timeout=timeout_s)
     except KafkaError as exc:
