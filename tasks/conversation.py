@@ -48,8 +48,11 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
         for i in range(state.next_turn, state.max_turns)
     ]
     steps.append(finalize.si(cid).set(task_id=finalize_task_id(cid)))
-    chain(*steps).apply_async()
+    # Marked first, so its first turn does not find the lease taken by this marking.
+    # If sending fails after it, the state makes no progress and the reconciler
+    # resumes the chain.
     engine.mark_chain_sent(cid)
+    chain(*steps).apply_async()
     log.info("conversation %s: chain of %d steps sent", cid, len(steps))
 
 

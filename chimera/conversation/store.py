@@ -32,6 +32,11 @@ from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: A busy lease is usually released within milliseconds (bookkeeping of the
+#: previous step): wait that long before giving the task back to the queue.
+LOCK_WAIT_S = 0.5
+LOCK_POLL_S = 0.01
+
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -165,21 +170,26 @@ class StateStore:
 
     # --- the lease ---------------------------------------------------------------------------
 
-    def acquire(self, cid: str) -> Lease:
-        """Take the conversation's lease or raise ``LockNotAcquired`` (retryable)."""
+    def acquire(self, cid: str, *, wait_s: float = 0.0) -> Lease:
+        """Take the conversation's lease, polling for up to ``wait_s``; else raise
+        ``LockNotAcquired`` (retryable: the task re-queues rather than hold a slot)."""
         owner = uuid.uuid4().hex
-        try:
-            token = int(
-                self._acquire(
-                    keys=[self._key(cid, "lock"), self._key(cid, "fence")],
-                    args=[owner, self.lease_ttl_ms, self.state_ttl_ms],
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                token = int(
+                    self._acquire(
+                        keys=[self._key(cid, "lock"), self._key(cid, "fence")],
+                        args=[owner, self.lease_ttl_ms, self.state_ttl_ms],
+                    )
                 )
-            )
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot take the lock: {exc}", conversation_id=cid) from exc
-        if token == 0:
-            raise LockNotAcquired("another worker holds this conversation", conversation_id=cid)
-        return Lease(cid, owner, token)
+            except RedisError as exc:
+                raise RedisUnavailable(f"cannot take the lock: {exc}", conversation_id=cid) from exc
+            if token:
+                return Lease(cid, owner, token)
+            if time.monotonic() >= deadline:
+                raise LockNotAcquired("another worker holds this conversation", conversation_id=cid)
+            time.sleep(LOCK_POLL_S)
 
     def extend(self, lease: Lease) -> bool:
         try:
@@ -199,9 +209,9 @@ class StateStore:
             log.warning("could not release the lock of %s: %s", lease.conversation_id, exc)
 
     @contextlib.contextmanager
-    def lease(self, cid: str) -> Iterator[Lease]:
+    def lease(self, cid: str, *, wait_s: float = LOCK_WAIT_S) -> Iterator[Lease]:
         """Hold the lease for the block, extending it in the background every third of its TTL."""
-        lease = self.acquire(cid)
+        lease = self.acquire(cid, wait_s=wait_s)
         stop = threading.Event()
 
         def keep() -> None:
