@@ -21,6 +21,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -71,20 +72,143 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+class Harness:
+    """The bench's own stack: database, broker, one worker, the Celery client."""
+
+    def __init__(self, concurrency: int) -> None:
+        from chimera.db import admin
+        from chimera.db.engine import make_engine
+        from chimera.inbox import Inbox
+        from chimera.kafka import broker
+        from chimera.kafka.topics import ensure_topics
+        from chimera.settings import load_settings
+        from tasks.app import create_app
+
+        settings = load_settings()
+        admin.upgrade(settings)
+        logs = Path(tempfile.mkdtemp(prefix="chimera-bench-"))
+        port = int(settings.kafka_bootstrap_servers.rsplit(":", 1)[1])
+        self.kafka = broker.start_broker("127.0.0.1", port, logs / "kafka.log")
+        broker.wait_until_ready(settings, 30, self.kafka)
+        ensure_topics(settings)
+        self.worker = start_worker(os.environ.copy(), concurrency, logs / "worker.log")
+        self.app = create_app()
+        self.engine = make_engine(settings)
+        self.inbox = Inbox(self.engine)
+        _wait_worker(self.app)
+
+    def submit(self, n: int) -> list[str]:
+        """``n`` conversations of TURNS turns, entered as the bridge would."""
+        from chimera.codec import payload_hash
+        from chimera.ids import conversation_id
+        from tasks.handoff import send_handoff
+
+        cids = []
+        for _ in range(n):
+            event = {
+                "event_id": f"bench-{uuid.uuid4().hex}",
+                "topic": "Should cities ban cars?",
+                "min_turns": TURNS,
+                "max_turns": TURNS,
+            }
+            self.inbox.accept(
+                event_id=event["event_id"],
+                kind="conversation",
+                payload=event,
+                payload_hash=payload_hash(event),
+            )
+            send_handoff(self.app, "conversation", event["event_id"])
+            cids.append(conversation_id(event["event_id"]))
+        return cids
+
+    def wait_done(self, cids: list[str], timeout_s: float) -> float:
+        from sqlalchemy import text
+
+        query = text(
+            "SELECT count(*) FROM conversations WHERE id = ANY(:ids) "
+            "AND status IN ('completed', 'failed')"
+        )
+        deadline = time.monotonic() + timeout_s
+        done = 0
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                done = conn.execute(query, {"ids": cids}).scalar_one()
+            if done == len(cids):
+                return time.monotonic()
+            time.sleep(0.02)
+        raise RuntimeError(f"only {done}/{len(cids)} conversations finished")
+
+    def turns(self, cids: list[str]) -> int:
+        from sqlalchemy import text
+
+        query = text("SELECT count(*) FROM conversation_turns WHERE conversation_id = ANY(:ids)")
+        with self.engine.connect() as conn:
+            return int(conn.execute(query, {"ids": cids}).scalar_one())
+
+    def close(self) -> None:
+        stop(self.worker)
+        self.kafka.terminate()
+        self.kafka.wait(10)
+        self.engine.dispose()
+
+
+def measure_overhead(h: Harness, sim_url: str, runs: int) -> dict[str, Any]:
+    from celery import chain
+
+    _sim(sim_url, {"ttft_ms": 0, "ms_per_token": 0})
+    per_turn = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        per_turn.append((h.wait_done(h.submit(1), 60) - t0) / TURNS)
+    noop = h.app.signature("bench.noop", immutable=True)
+    per_link = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        chain(*[noop.clone() for _ in range(TURNS)]).apply_async().get(timeout=30)
+        per_link.append((time.monotonic() - t0) / TURNS)
+    turn_ms = statistics.median(per_turn) * 1000
+    link_ms = statistics.median(per_link) * 1000
+    return {
+        "turn_ms_median": turn_ms,
+        "bare_chain_link_ms_median": link_ms,
+        "ratio": turn_ms / link_ms,
+        "target": 2.0,
+        "pass": turn_ms / link_ms <= 2.0,
+    }
+
+
+def measure_throughput(
+    h: Harness, sim_url: str, conversations: int, concurrency: int
+) -> dict[str, Any]:
+    _sim(sim_url, {"ttft_ms": 1000, "ms_per_token": 0})
+    t0 = time.monotonic()
+    cids = h.submit(conversations)
+    elapsed = h.wait_done(cids, 60 + conversations * TURNS / concurrency * 3) - t0
+    turns = h.turns(cids)
+    efficiency = turns / elapsed / concurrency
+    return {
+        "conversations": conversations,
+        "turns": turns,
+        "elapsed_s": elapsed,
+        "turns_per_s": turns / elapsed,
+        "ideal_turns_per_s": float(concurrency),
+        "efficiency": efficiency,
+        "target": 0.9,
+        "pass": efficiency >= 0.9,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument(
-        "--sequential", type=int, default=15, help="conversations for the overhead figure"
-    )
+    parser.add_argument("--sequential", type=int, default=15, help="conversations for the overhead")
     args = parser.parse_args()
 
-    with scratch_environment() as env, simulator() as sim_url:
-        kafka_port = free_port()
+    with scratch_environment(), simulator() as sim_url:
         os.environ.update(
             {
-                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
                 "ANTHROPIC_BASE_URL": sim_url,
                 "GOOGLE_GEMINI_BASE_URL": sim_url,
                 "OPENAI_BASE_URL": f"{sim_url}/v1",
@@ -92,129 +216,24 @@ def main() -> None:
                 "CHIMERA_CELERY_CONCURRENCY": str(args.concurrency),
             }
         )
-        from celery import chain
-
-        from chimera.codec import payload_hash
-        from chimera.db import admin
-        from chimera.db.engine import make_engine
-        from chimera.ids import conversation_id
-        from chimera.inbox import Inbox
-        from chimera.kafka import broker
-        from chimera.kafka.topics import ensure_topics
-        from chimera.settings import load_settings
-        from sqlalchemy import text
-        from tasks.app import create_app
-        from tasks.handoff import send_handoff
-
-        settings = load_settings()
-        admin.upgrade(settings)
-        logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"chimera-bench-{uuid.uuid4().hex[:6]}"
-        logs.mkdir(parents=True)
-        kafka = broker.start_broker("127.0.0.1", kafka_port, logs / "kafka.log")
-        broker.wait_until_ready(settings, 30, kafka)
-        ensure_topics(settings)
-        worker = start_worker(os.environ.copy(), args.concurrency, logs / "worker.log")
-        app = create_app()
-        engine = make_engine(settings)
-        inbox = Inbox(engine)
+        harness = Harness(args.concurrency)
         try:
-            _wait_worker(app)
-
-            def submit(n: int) -> list[str]:
-                cids = []
-                for _ in range(n):
-                    event = {
-                        "event_id": f"bench-{uuid.uuid4().hex}",
-                        "topic": "Should cities ban cars?",
-                        "min_turns": TURNS,
-                        "max_turns": TURNS,
-                    }
-                    inbox.accept(
-                        event_id=event["event_id"],
-                        kind="conversation",
-                        payload=event,
-                        payload_hash=payload_hash(event),
-                    )
-                    send_handoff(app, "conversation", event["event_id"])
-                    cids.append(conversation_id(event["event_id"]))
-                return cids
-
-            def wait_done(cids: list[str], timeout_s: float) -> float:
-                deadline = time.monotonic() + timeout_s
-                while time.monotonic() < deadline:
-                    with engine.connect() as conn:
-                        done = conn.execute(
-                            text(
-                                "SELECT count(*) FROM conversations WHERE id = ANY(:ids) AND status IN ('completed','failed')"
-                            ),
-                            {"ids": cids},
-                        ).scalar_one()
-                    if done == len(cids):
-                        return time.monotonic()
-                    time.sleep(0.02)
-                raise RuntimeError(f"only {done}/{len(cids)} conversations finished")
-
-            # 1. per-turn overhead, latency 0, one conversation at a time
-            _sim(sim_url, {"ttft_ms": 0, "ms_per_token": 0})
-            per_turn = []
-            for _ in range(args.sequential):
-                t0 = time.monotonic()
-                finished = wait_done(submit(1), 60)
-                per_turn.append((finished - t0) / TURNS)
-            noop = app.signature("bench.noop", immutable=True)
-            per_link = []
-            for _ in range(args.sequential):
-                t0 = time.monotonic()
-                chain(*[noop.clone() for _ in range(TURNS)]).apply_async().get(timeout=30)
-                per_link.append((time.monotonic() - t0) / TURNS)
-            overhead = {
-                "turn_ms_median": statistics.median(per_turn) * 1000,
-                "bare_chain_link_ms_median": statistics.median(per_link) * 1000,
-            }
-            overhead["ratio"] = overhead["turn_ms_median"] / overhead["bare_chain_link_ms_median"]
-            overhead["target"] = 2.0
-            overhead["pass"] = overhead["ratio"] <= 2.0
-
-            # 2. LLM-bound throughput at 1 s per call
-            _sim(sim_url, {"ttft_ms": 1000, "ms_per_token": 0})
-            t0 = time.monotonic()
-            cids = submit(args.conversations)
-            finished = wait_done(cids, 60 + args.conversations * TURNS / args.concurrency * 3)
-            elapsed = finished - t0
-            with engine.connect() as conn:
-                turns = conn.execute(
-                    text(
-                        "SELECT count(*) FROM conversation_turns WHERE conversation_id = ANY(:ids)"
-                    ),
-                    {"ids": cids},
-                ).scalar_one()
-            achieved = turns / elapsed
-            ideal = args.concurrency / 1.0
-            throughput = {
-                "conversations": args.conversations,
-                "turns": turns,
-                "elapsed_s": elapsed,
-                "turns_per_s": achieved,
-                "ideal_turns_per_s": ideal,
-                "efficiency": achieved / ideal,
-                "target": 0.9,
-                "pass": achieved / ideal >= 0.9,
-            }
+            overhead = measure_overhead(harness, sim_url, args.sequential)
+            throughput = measure_throughput(harness, sim_url, args.conversations, args.concurrency)
         finally:
-            stop(worker)
-            kafka.terminate()
-            kafka.wait(10)
-            engine.dispose()
+            harness.close()
 
     write_result("conversation_turn_overhead", overhead)
     write_result("conversation_throughput", throughput)
     print(
-        f"turn overhead: {overhead['turn_ms_median']:.1f} ms per turn vs {overhead['bare_chain_link_ms_median']:.1f} ms "
-        f"per bare chain link: {overhead['ratio']:.1f}x (target <= 2x)"
+        f"turn overhead: {overhead['turn_ms_median']:.1f} ms per turn vs "
+        f"{overhead['bare_chain_link_ms_median']:.1f} ms per bare chain link: "
+        f"{overhead['ratio']:.1f}x (target <= 2x)"
     )
     print(
-        f"throughput: {throughput['turns_per_s']:.1f} turns/s of {ideal:.0f} ideal = "
-        f"{throughput['efficiency']:.2f} (target >= 0.9), {throughput['turns']} turns in {throughput['elapsed_s']:.1f}s"
+        f"throughput: {throughput['turns_per_s']:.1f} of {throughput['ideal_turns_per_s']:.0f} "
+        f"turns/s = {throughput['efficiency']:.2f} (target >= 0.9), {throughput['turns']} turns "
+        f"in {throughput['elapsed_s']:.1f}s"
     )
 
 
@@ -222,13 +241,13 @@ def _sim(url: str, config: dict[str, Any]) -> None:
     import json
     import urllib.request
 
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - our own simulator
         f"{url}/_sim/config",
         data=json.dumps(config).encode(),
         headers={"content-type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (local)
+    with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - our own simulator
         pass
 
 
@@ -238,7 +257,7 @@ def _wait_worker(app: Any) -> None:
         try:
             app.send_task("bench.noop").get(timeout=2)
             return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             time.sleep(0.2)
     raise RuntimeError("the bench worker did not start")
 

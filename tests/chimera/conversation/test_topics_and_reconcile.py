@@ -133,7 +133,11 @@ def test_the_reconciler_redrives_lost_work_and_repairs_the_inbox(redis_ns: Any, 
     from sqlalchemy import text
 
     with db.begin() as conn:  # complete() marked it done; put it back to "stuck"
-        conn.execute(text("UPDATE events SET status = 'dispatched', updated_at = now() - interval '1 hour' WHERE event_id = 'finished'"))
+        conn.execute(
+            text(
+                "UPDATE events SET status = 'dispatched', updated_at = now() - interval '1 hour' WHERE event_id = 'finished'"
+            )
+        )
         conn.execute(text("UPDATE events SET attempts = 2 WHERE event_id = 'hopeless'"))
 
     redriven: list[tuple[str, bool]] = []
