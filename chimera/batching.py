@@ -105,9 +105,9 @@ class Batcher(Generic[T]):
             with self._cond:
                 self._in_flight = 0
                 self._cond.notify_all()
-                backlog = len(self._pending) >= self._max_batch
-            if not backlog and not self._closed:
-                time.sleep(self._interval)
+                if len(self._pending) < self._max_batch and not self._closed:
+                    # gather the next batch; close() or flush() wakes us early
+                    self._cond.wait(timeout=self._interval)
 
     def _requeue(self, batch: list[T], delay_s: float) -> bool:
         """Put a failed batch back (False: closing, so it is dropped instead)."""
