@@ -24,7 +24,8 @@ enable_utc = True
 # --- At-least-once delivery; every task must be idempotent -------------------------
 task_acks_late = True  # ack after the task ran, not before
 task_reject_on_worker_lost = True  # a killed child's task is redelivered, not acked
-task_acks_on_failure_or_timeout = True  # Redis has no DLX: we dead-letter in code
+task_acks_on_failure = True  # Redis has no DLX: we dead-letter in code
+task_acks_on_timeout = True  # (both replace task_acks_on_failure_or_timeout, deprecated in 5.7)
 worker_prefetch_multiplier = 1  # prefetched tasks count against the visibility timeout
 worker_deduplicate_successful_tasks = True  # a redelivered, finished task is skipped
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
@@ -49,6 +50,34 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+#: NUL (which Postgres JSONB cannot store) and unpaired surrogate escapes such as
+#: "\udfff" (valid JSON syntax, but no Unicode text: hashing or storing it fails).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(obj: dict[str, Any]) -> None:
+    """Raise the precise ``InputError`` for a string no store can hold."""
+    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                field = f"{where}.{key}" if where else key
+                stack.append((field, key))
+                stack.append((field, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str) and (bad := _UNSTORABLE.search(value)):
+            if bad.group() == "\x00":
+                message = "must not contain NUL characters"
+                errors = [{"field": where, "message": message}]
+                raise SchemaInvalid(f"{where}: {message}", errors, event_id=event_id)
+            raise UndecodableEvent(
+                f"{where} holds an unpaired surrogate escape (not Unicode text)", event_id=event_id
+            )
+
+
 def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, Any]:
     """Bytes -> a JSON object, or the precise ``InputError``."""
     if raw is None:
@@ -64,8 +93,11 @@ def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, A
         obj = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidJSON(f"message is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidJSON("message is nested too deeply") from None
     if not isinstance(obj, dict):
         raise InvalidJSON(f"message must be a JSON object, got {type(obj).__name__}")
+    _check_text(obj)
     return obj
 
 

@@ -58,6 +58,14 @@ DB_POOL_SIZE: Final = 10
 DB_MAX_OVERFLOW: Final = 20
 DB_POOL_TIMEOUT_S: Final = 30
 
+# --- Bridge ----------------------------------------------------------------------
+# Pause intake above this many messages in the Celery queue; resume at the low mark.
+BRIDGE_QUEUE_HIGH_WATER: Final = 1_000
+BRIDGE_QUEUE_LOW_WATER: Final = 500
+# Back-off after a dependency failure: base doubling per attempt, capped.
+BRIDGE_RETRY_BASE_S: Final = 0.5
+BRIDGE_RETRY_CAP_S: Final = 30.0
+
 # --- Celery ----------------------------------------------------------------------
 CELERY_QUEUE: Final = "chimera"
 # Threads: LLM turns are I/O-bound; see README "Worker pool" for the measurement.

@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     # --- Input limits ---------------------------------------------------------
     max_event_bytes: Annotated[int, Field(ge=1_024)] = d.MAX_EVENT_BYTES
 
+    # --- Bridge ---------------------------------------------------------------
+    bridge_queue_high_water: PositiveInt = d.BRIDGE_QUEUE_HIGH_WATER
+    bridge_queue_low_water: Annotated[int, Field(ge=0)] = d.BRIDGE_QUEUE_LOW_WATER
+    bridge_retry_base_s: PositiveFloat = d.BRIDGE_RETRY_BASE_S
+    bridge_retry_cap_s: PositiveFloat = d.BRIDGE_RETRY_CAP_S
+
     # --- Celery ---------------------------------------------------------------
     celery_queue: str = Field(d.CELERY_QUEUE, min_length=1)
     celery_pool: Literal["threads", "prefork", "gevent", "solo"] = d.CELERY_POOL
@@ -283,6 +289,10 @@ class Settings(BaseSettings):
             problems["task_time_limit_s"] = (
                 "must be at most half of CHIMERA_VISIBILITY_TIMEOUT_S "
                 f"({self.visibility_timeout_s}) or a slow task runs twice"
+            )
+        if self.bridge_queue_low_water >= self.bridge_queue_high_water:
+            problems["bridge_queue_low_water"] = (
+                f"must be below CHIMERA_BRIDGE_QUEUE_HIGH_WATER ({self.bridge_queue_high_water})"
             )
         if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
             problems["kafka_heartbeat_interval_ms"] = (

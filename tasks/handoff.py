@@ -31,8 +31,15 @@ def send_handoff(app: Celery, kind: str, event_id: str) -> str:
     return task_id
 
 
-def queue_depth(app: Celery) -> int:
-    """Messages waiting in the default queue (for the bridge's backpressure)."""
-    with app.connection_for_write() as conn:
-        name = app.conf.task_default_queue
-        return int(conn.default_channel.client.llen(name))
+def queue_depth(app: Celery, queue: str | None = None) -> int:
+    """Messages waiting in ``queue`` (default: the default queue), every priority included.
+
+    kombu's Redis transport keeps one list per priority step (``name``,
+    ``name\\x06\\x163``, ...) under ``global_keyprefix``; the channel's
+    ``queue_declare`` sums them all through its own (prefixing) client.  An
+    unreachable broker raises kombu's OperationalError at once (no reconnect loop).
+    """
+    name = queue or app.conf.task_default_queue
+    with app.pool.acquire(block=True, timeout=10) as conn:
+        conn.ensure_connection(max_retries=0)
+        return int(conn.default_channel.queue_declare(queue=name).message_count)

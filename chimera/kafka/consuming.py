@@ -8,6 +8,7 @@ The adapter between a consumer loop and kafka-python: library errors become
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -97,13 +98,15 @@ def letter_for(
 
     kafka-python cannot send a record with neither key nor value, nor a header
     whose value is null, though other clients can produce both: such a value is
-    sent empty (the ``x-dlq-reason`` header still says what it was).
+    sent empty (the ``x-dlq-reason`` header still says what it was).  Text taken
+    from the input (the event id, the error message) may hold unpaired surrogates,
+    which UTF-8 headers cannot carry: they are escaped.
     """
     value = record.value
     if value is None and record.key is None:
         value = b""
     headers = tuple((k, v if v is not None else b"") for k, v in (record.headers or ()))
-    return DeadLetter.from_error(
+    letter = DeadLetter.from_error(
         exc,
         reason=reason,
         key=record.key,
@@ -112,5 +115,10 @@ def letter_for(
         original_topic=record.topic,
         original_partition=record.partition,
         original_offset=record.offset,
-        event_id=event_id,
+        event_id=None if event_id is None else _header_text(event_id),
     )
+    return dataclasses.replace(letter, error_message=_header_text(letter.error_message))
+
+
+def _header_text(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

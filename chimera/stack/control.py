@@ -23,7 +23,7 @@ from chimera.stack import checks, procs
 log = logging.getLogger(__name__)
 
 #: Start order; stopped in reverse.
-COMPONENTS = ("sim", "kafka", "worker", "beat")
+COMPONENTS = ("sim", "kafka", "worker", "beat", "bridge")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Longer than the worker's soft shutdown, so in-flight tasks can finish.
@@ -188,11 +188,41 @@ def _start_beat(settings: Settings) -> procs.ProcessRecord:
     return record
 
 
+def _bridge_beat(settings: Settings, pid: int) -> heartbeat.Heartbeat | None:
+    """The heartbeat of the bridge process ``pid`` (its instance is ``host:pid``)."""
+    client = make_redis(settings)
+    try:
+        beats = heartbeat.read(client, settings, "bridge")
+    finally:
+        client.close()
+    return next((b for b in beats if b.instance.endswith(f":{pid}")), None)
+
+
+def _start_bridge(settings: Settings) -> procs.ProcessRecord:
+    record = procs.spawn(
+        "bridge",
+        [sys.executable, "-m", "bridges"],
+        run_dir=settings.run_dir,
+        log_path=settings.log_dir / "bridge.log",
+        env=_child_env(settings),
+        cwd=PROJECT_ROOT,
+    )
+
+    def ready() -> bool:
+        # Joined its consumer group: it beats with its partitions once assigned.
+        beat = _bridge_beat(settings, record.pid)
+        return beat is not None and bool(beat.info.get("assigned"))
+
+    _wait("the Kafka bridge", ready, record, settings.stack_ready_timeout_s)
+    return record
+
+
 STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
     "sim": _start_sim,
     "kafka": _start_kafka,
     "worker": _start_worker,
     "beat": _start_beat,
+    "bridge": _start_bridge,
 }
 
 
@@ -299,11 +329,29 @@ def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> Co
         elif name == "worker":
             reply = checks.run_canary(settings, timeout_s=5.0)
             detail = f"canary ran on {reply['worker']} in {reply['round_trip_ms']:.0f} ms"
+        elif name == "bridge":
+            detail = _bridge_detail(settings, record)
         else:
             detail = _beat_detail(settings, record)
     except ChimeraError as exc:
         return ComponentStatus(name, False, "unhealthy", record.pid, str(exc))
     return ComponentStatus(name, True, "ok", record.pid, detail)
+
+
+def _bridge_detail(settings: Settings, record: procs.ProcessRecord) -> str:
+    beat = _bridge_beat(settings, record.pid)
+    if beat is None:
+        raise StackError(f"the bridge has not beaten recently; see {record.log_path}")
+    info = beat.info
+    state = str(info.get("state", "running"))
+    if state.startswith("waiting"):  # e.g. "waiting for Postgres": alive, but taking nothing
+        raise StackError(f"the bridge is {state}; see {record.log_path}")
+    dead = sum(info.get("dead_lettered", {}).values())
+    return (
+        f"{state}: group {info.get('group')}, {len(info.get('assigned', []))} partitions, "
+        f"{info.get('handed_off', 0)} handed off, {info.get('duplicates', 0)} duplicates, "
+        f"{dead} dead-lettered, queue {info.get('queue_depth')}, beat {beat.age_s:.0f}s ago"
+    )
 
 
 def _beat_detail(settings: Settings, record: procs.ProcessRecord) -> str:

@@ -54,13 +54,13 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         assert "8 topics created" in up.stdout
         assert "no LLM provider is configured, so the simulator stands in" in up.stdout
         pids = recorded_pids(state)
-        assert set(pids) == {"sim", "kafka", "worker", "beat"}
+        assert set(pids) == {"sim", "kafka", "worker", "beat", "bridge"}
         assert all(psutil.pid_exists(pid) for pid in pids.values())
 
         status = chimera("stack", "status", env=stack_env)
         assert status.returncode == 0, status.stdout
         lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-        for component in ("redis", "postgres", "sim", "kafka", "worker", "beat"):
+        for component in ("redis", "postgres", "sim", "kafka", "worker", "beat", "bridge"):
             assert " ok " in lines[component], status.stdout
         assert "canary ran on" in lines["worker"]
         assert "all topics present" in lines["kafka"]

@@ -17,7 +17,8 @@ from tests.helpers import wait_for
 def test_reliability_settings_are_on(celery_config: dict[str, Any], settings: Any) -> None:
     assert celery_config["task_acks_late"] is True
     assert celery_config["task_reject_on_worker_lost"] is True
-    assert celery_config["task_acks_on_failure_or_timeout"] is True
+    assert celery_config["task_acks_on_failure"] is True
+    assert celery_config["task_acks_on_timeout"] is True
     assert celery_config["worker_prefetch_multiplier"] == 1
     vt = settings.visibility_timeout_s
     assert celery_config["visibility_timeout"] == vt
