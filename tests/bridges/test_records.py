@@ -238,10 +238,11 @@ def test_an_exception_the_codec_does_not_translate_is_dead_lettered_not_retried(
 def test_input_text_that_utf8_cannot_carry_is_escaped_in_the_dlq_headers(
     processor: RecordProcessor, small: Settings
 ) -> None:
-    # A schema-invalid event whose id is an unpaired surrogate: the id goes into x-event-id.
+    # An event whose id is an unpaired surrogate (not Unicode text: the codec calls it
+    # undecodable); the id still goes into x-event-id, escaped.
     raw = b'{"event_id": "\\udfff", "topic": ""}'
     (record,) = records_of(small, small.topic_conversation_new, [("k", raw)])
-    assert processor.process(record).reason == "schema_invalid"
+    assert processor.process(record).reason == "undecodable"
     (letter,) = read_topic(small, small.topic_conversation_dlq, at_least=1)
     assert dict(letter.headers)["x-event-id"] == b"\\udfff"
     assert letter.value == raw
