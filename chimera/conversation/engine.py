@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from chimera.codec import limits_from, validate_event
 from chimera.conversation.ending import detect_end
@@ -29,7 +30,7 @@ from chimera.conversation.state import ConversationState
 from chimera.conversation.store import StateStore
 from chimera.errors import ChimeraError, LockNotAcquired, NotFound
 from chimera.ids import conversation_id
-from chimera.inbox import Inbox
+from chimera.inbox import Inbox, InboxEvent
 from chimera.kafka.dlq import DeadLetter
 from chimera.llm.client import LLMClient
 from chimera.models import (
@@ -37,6 +38,7 @@ from chimera.models import (
     ConversationFailed,
     ConversationRequest,
     ConversationStarted,
+    Participant,
     TranscriptTurn,
     TurnCompleted,
     TurnFailed,
@@ -164,13 +166,7 @@ class ConversationEngine:
             turn = self.store.get_output(cid, turn_index) or self._call(state, turn_index, attempt)
             self.sink.publish(
                 TurnCompleted(
-                    event_id=output_event_id(cid, "turn.completed", turn_index),
-                    conversation_id=cid,
-                    source_event_id=state.event_id,
-                    turn_index=turn_index,
-                    speaker=turn.speaker,
-                    provider=turn.provider,
-                    model=turn.model,
+                    **_turn_fields(state, "turn.completed", turn_index, turn),
                     text=turn.content,
                     input_tokens=turn.input_tokens,
                     output_tokens=turn.output_tokens,
@@ -192,15 +188,7 @@ class ConversationEngine:
     def _call(self, state: ConversationState, turn_index: int, attempt: int) -> TranscriptTurn:
         cid, speaker = state.conversation_id, state.speaker_for(turn_index)
         self.sink.publish(
-            TurnRequested(
-                event_id=output_event_id(cid, "turn.requested", turn_index),
-                conversation_id=cid,
-                source_event_id=state.event_id,
-                turn_index=turn_index,
-                speaker=speaker.speaker,
-                provider=speaker.provider,
-                model=speaker.model,
-            ),
+            TurnRequested(**_turn_fields(state, "turn.requested", turn_index, speaker)),
             wait=False,  # confirmed with the turn's completion (same key, same partition)
         )
         request = turn_request(
@@ -211,13 +199,7 @@ class ConversationEngine:
         except ChimeraError as exc:
             self.sink.publish(
                 TurnFailed(
-                    event_id=output_event_id(cid, "turn.failed", turn_index),
-                    conversation_id=cid,
-                    source_event_id=state.event_id,
-                    turn_index=turn_index,
-                    speaker=speaker.speaker,
-                    provider=speaker.provider,
-                    model=speaker.model,
+                    **_turn_fields(state, "turn.failed", turn_index, speaker),
                     error_class=type(exc).__name__,
                     error_message=exc.message,
                     retryable=exc.retryable,
@@ -294,20 +276,7 @@ class ConversationEngine:
         recorded = self.inbox.get(event_id)
         if recorded is None or recorded.status in ("done", "dead_lettered"):
             return
-        self.sink.dead_letter(
-            self.settings.topic_conversation_dlq,
-            DeadLetter.from_error(
-                error,
-                reason="retries_exhausted",
-                key=event_id.encode(),
-                value=original_value(recorded.payload),
-                original_topic=recorded.source.topic,
-                original_partition=recorded.source.partition,
-                original_offset=recorded.source.offset,
-                event_id=event_id,
-                attempts=recorded.attempts,
-            ),
-        )
+        self._dead_letter(recorded, error, reason="retries_exhausted", attempts=recorded.attempts)
         self.inbox.mark(event_id, "dead_lettered", error=f"Abandoned: {why}")
 
     def fail(self, cid: str, exc: BaseException, *, reason: str, attempts: int = 1) -> None:
@@ -321,20 +290,7 @@ class ConversationEngine:
             self.store.save(state, lease)
         recorded = self.inbox.get(state.event_id)
         if recorded is not None:
-            self.sink.dead_letter(
-                self.settings.topic_conversation_dlq,
-                DeadLetter.from_error(
-                    exc,
-                    reason=reason,
-                    key=state.event_id.encode(),
-                    value=original_value(recorded.payload),
-                    original_topic=recorded.source.topic,
-                    original_partition=recorded.source.partition,
-                    original_offset=recorded.source.offset,
-                    event_id=state.event_id,
-                    attempts=attempts,
-                ),
-            )
+            self._dead_letter(recorded, exc, reason=reason, attempts=attempts)
         self.repo.failed(state, error=state.error)
         self.sink.publish(
             ConversationFailed(
@@ -349,3 +305,41 @@ class ConversationEngine:
             )
         )
         log.warning("conversation %s failed (%s): %s", cid, reason, exc)
+
+    def _dead_letter(
+        self, recorded: InboxEvent, exc: BaseException, *, reason: str, attempts: int
+    ) -> None:
+        """The event's original payload on the DLQ (keyed by its id: the inbox keeps
+        no Kafka key), with why it failed."""
+        self.sink.dead_letter(
+            self.settings.topic_conversation_dlq,
+            DeadLetter.from_error(
+                exc,
+                reason=reason,
+                key=recorded.event_id.encode(),
+                value=original_value(recorded.payload),
+                original_topic=recorded.source.topic,
+                original_partition=recorded.source.partition,
+                original_offset=recorded.source.offset,
+                event_id=recorded.event_id,
+                attempts=attempts,
+            ),
+        )
+
+
+def _turn_fields(
+    state: ConversationState,
+    event_type: str,
+    turn_index: int,
+    who: Participant | TranscriptTurn,
+) -> dict[str, Any]:
+    """What every turn event carries: its deterministic id, whose turn, which model."""
+    return {
+        "event_id": output_event_id(state.conversation_id, event_type, turn_index),
+        "conversation_id": state.conversation_id,
+        "source_event_id": state.event_id,
+        "turn_index": turn_index,
+        "speaker": who.speaker,
+        "provider": who.provider,
+        "model": who.model,
+    }

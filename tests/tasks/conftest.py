@@ -119,13 +119,14 @@ class Flow:
 @pytest.fixture
 def flow(
     session_topics: Any,
-    database: Any,
+    db: Any,
     sim_calls: Any,
     celery_session_worker: Any,
     celery_session_app: Any,
     redis_server: None,
 ) -> Iterator[Flow]:
-    yield Flow(session_topics, database, celery_session_app)
+    # ``db`` empties the tables after the test: later tests see none of its rows.
+    yield Flow(session_topics, db, celery_session_app)
 
 
 @pytest.fixture
