@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv services db test lint typecheck check fmt up down status demo bench clean
+.PHONY: help venv services browser db test lint typecheck check fmt up down status demo bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,10 +24,13 @@ venv: $(STAMP)  ## Create .venv and install the pinned requirements
 services:  ## Make sure Redis and PostgreSQL answer (start them if stopped)
 	@scripts/ensure-services.sh
 
+browser:  ## Install headless Chromium (Debian's package) for the browser tests
+	@scripts/ensure-browser.sh
+
 db: venv services  ## Create and migrate the database
 	$(PY) -m chimera db upgrade
 
-test: venv services db  ## Run the test suite against real Redis, Postgres and Kafka
+test: venv services browser db  ## Run the test suite against real Redis, Postgres and Kafka
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv  ## ruff lint and format check
@@ -52,14 +55,14 @@ down: venv  ## Stop the local stack
 status: venv  ## One line per component
 	$(PY) -m chimera stack status
 
-demo: venv services  ## Bring the stack up, show its status, bring it down
-	@trap '$(PY) -m chimera stack down' EXIT; \
-	$(PY) -m chimera stack up && \
-	echo && echo "== stack status ==" && $(PY) -m chimera stack status
+demo: venv services  ## Bring the stack up, run sample conversations and analyses, show the results
+	$(PY) -m chimera demo
 
 bench: venv services  ## Benchmarks (results in bench/results.json and bench/pool_results.json)
 	PYTHONPATH=. $(PY) bench/llm_overhead.py
 	PYTHONPATH=. $(PY) bench/pool_choice.py
+	PYTHONPATH=. $(PY) bench/conversation.py
+	PYTHONPATH=. $(PY) bench/analysis.py
 
 clean:  ## Remove the virtualenv, caches and local state
 	rm -rf $(VENV) .chimera .mypy_cache .ruff_cache *.egg-info

@@ -1,4 +1,5 @@
-"""Tasks for ``bench/pool_choice.py``; loaded into a worker with ``-I bench.pool_tasks``."""
+"""Tasks for the Celery benches (``bench/pool_choice.py``, ``bench/conversation.py``,
+``bench/analysis.py``); loaded into a worker with ``-I bench.pool_tasks``."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def io_sleep(seconds: float) -> float:
     """Block for ``seconds`` like an LLM HTTP call would; return the wall time it ended."""
     time.sleep(seconds)
     return time.time()
+
+
+@shared_task(name="bench.collect")
+def collect(results: list[object]) -> int:
+    """A chord callback that does nothing with its header's results but count them."""
+    return len(results)

@@ -25,6 +25,7 @@ from chimera.errors import ConflictingDuplicate, InputError, RedisUnavailable, S
 from chimera.inbox import EventKind, Inbox, Source
 from chimera.kafka.consuming import letter_for
 from chimera.kafka.dlq import dead_letter, dlq_topic_for
+from chimera.logs import bind, log_context
 from chimera.settings import Settings
 from tasks.handoff import send_handoff
 
@@ -107,6 +108,12 @@ class RecordProcessor:
         self._kinds = kinds_by_topic(settings)
 
     def process(self, record: Any) -> Result:
+        """Decode, record, hand off or dead-letter one record (its log lines carry where
+        it came from and, once decoded, its event id)."""
+        with log_context(topic=record.topic, partition=record.partition, offset=record.offset):
+            return self._process(record)
+
+    def _process(self, record: Any) -> Result:
         kind = self._kinds[record.topic]
         try:
             event, digest = decode_event(record.value, kind, self._settings)
@@ -124,6 +131,7 @@ class RecordProcessor:
             )
             return self._dead_letter(record, kind, exc, reason=InputError.dlq_reason)
         event_id = event.event_id
+        bind(event_id=event_id)  # undone with the record's context
         try:
             acceptance = self._inbox.accept(
                 event_id=event_id,

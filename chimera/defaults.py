@@ -115,9 +115,30 @@ LLM_WINDOW_MARGIN_S: Final = 1.0
 BREAKER_FAILURE_THRESHOLD: Final = 5
 BREAKER_COOLDOWN_S: Final = 30.0
 
+# --- Analysis ----------------------------------------------------------------------------
+# The model every analysis uses unless told otherwise (CHIMERA_ANALYSIS_MODELS overrides per kind).
+ANALYSIS_PROVIDER: Final = "anthropic"
+ANALYSIS_MODEL: Final = "claude-sonnet-5-5"
+ANALYSIS_MAX_OUTPUT_TOKENS: Final = 2_048
+# Input tokens an analysis may send; longer inputs are truncated (said in the result).
+ANALYSIS_INPUT_TOKEN_BUDGET: Final = 24_000
+ANALYSIS_MAX_RETRIES: Final = 4
+# Longest pause a retried analysis waits (below the visibility timeout).
+ANALYSIS_RETRY_CAP_S: Final = 60.0
+# A synchronous /orchestrator/analyze call gives up after this long.
+ANALYZE_TIMEOUT_S: Final = 120.0
+
 # --- HTTP -----------------------------------------------------------------------------
 HTTP_HOST: Final = "127.0.0.1"
 HTTP_PORT: Final = 8085
+HTTP_WORKERS: Final = 2
+HTTP_THREADS: Final = 8
+# Request bodies larger than this are refused with 413.
+HTTP_MAX_BODY_BYTES: Final = 2_097_152
+
+# --- Flower ----------------------------------------------------------------------------------
+FLOWER_HOST: Final = "127.0.0.1"
+FLOWER_PORT: Final = 5555
 
 # --- LLM simulator (local stack) ---------------------------------------------------------
 SIM_HOST: Final = "127.0.0.1"
@@ -130,3 +151,5 @@ SIM_MS_PER_TOKEN: Final = 2.0
 STATE_DIR: Final = ".chimera"
 STACK_READY_TIMEOUT_S: Final = 60.0
 STACK_STOP_TIMEOUT_S: Final = 20.0
+# A dead-lettered record is replayed at most this many times.
+DLQ_MAX_REPLAYS: Final = 3

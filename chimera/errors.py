@@ -19,7 +19,9 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     │   ├── UnsupportedSchemaVersion    schema_version we cannot read
     │   ├── EventTooLarge               larger than the configured limit
     │   ├── TombstoneEvent              null Kafka value
-    │   └── ConflictingDuplicate        same event_id, different payload
+    │   ├── ConflictingDuplicate        same event_id, different payload
+    │   ├── UnknownPrompt               an analysis prompt id we do not have
+    │   └── ContextNotFound             analysis of a conversation that is not stored
     ├── NotFound                        a stored thing that does not exist
     ├── ServiceUnavailable              a dependency is unreachable; retryable
     │   ├── RedisUnavailable
@@ -43,6 +45,8 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     │       ├── SpendCapReached         429 spend cap: retrying only wastes time
     │       ├── StructuredOutputInvalid schema still unmet after one repair
     │       └── ProviderNotConfigured   no key and no base URL for the provider
+    ├── AnalysisFailed                  every analysis of a run failed; dead-lettered
+    ├── AnalysisAbandoned               re-driven too often without finishing
     └── StackError                      the local process stack failed
         └── PortInUse
 """
@@ -129,6 +133,18 @@ class ConflictingDuplicate(InputError):
     """Raised when an event_id is seen again with a different payload."""
 
     dlq_reason = "conflicting_duplicate"
+
+
+class UnknownPrompt(InputError):
+    """Raised when a request names an analysis prompt id that does not exist."""
+
+    dlq_reason = "unknown_prompt"
+
+
+class ContextNotFound(InputError):
+    """Raised when an analysis without segments names a conversation that is not stored."""
+
+    dlq_reason = "context_not_found"
 
 
 class NotFound(ChimeraError):
@@ -244,6 +260,16 @@ class ProviderNotConfigured(LLMPermanent):
 
 
 # --- Local stack ----------------------------------------------------------------------------
+
+
+class AnalysisFailed(ChimeraError):
+    """Recorded (and dead-lettered) when all four analyses of a run failed."""
+
+    dlq_reason: ClassVar[str] = "all_analyses_failed"
+
+
+class AnalysisAbandoned(ChimeraError):
+    """Recorded when the reconciler gives up on an analysis event."""
 
 
 class StackError(ChimeraError):

@@ -3,7 +3,8 @@
 ``accept`` is the idempotency gate: a new event is inserted; the same event
 again (same id, same payload hash) is a duplicate; the same id with another
 payload raises ``ConflictingDuplicate``.  Status moves received -> dispatched
--> done, or -> dead_lettered.
+-> done, or -> dead_lettered; only a replay of its dead letter (``reset``, by
+``chimera dlq replay``) moves a dead-lettered event back to received.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class InboxEvent:
     source: Source
     updated_at: datetime
     last_error: str | None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def _event(row: Any) -> InboxEvent:
         source=Source(row.source_topic, row.source_partition, row.source_offset),
         updated_at=row.updated_at,
         last_error=row.last_error,
+        created_at=row.created_at,
     )
 
 
@@ -128,7 +131,8 @@ class Inbox:
         error: str | None = None,
         count_attempt: bool = False,
     ) -> None:
-        """Move an event on.  ``done`` and ``dead_lettered`` are final: never moved back."""
+        """Move an event on.  ``done`` and ``dead_lettered`` are never moved back here
+        (only ``reset`` puts a dead-lettered event back, for a replay)."""
         values: dict[str, Any] = {"status": status, "updated_at": func.now()}
         if error is not None:
             values["last_error"] = error[:2_000]
@@ -147,6 +151,30 @@ class Inbox:
                 conn.execute(stmt)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(f"cannot update event: {exc}", event_id=event_id) from exc
+
+    def reset(self, event_id: str, *, payload_hash: str | None = None) -> bool:
+        """Put a dead-lettered event back to ``received``; True if it was moved.
+
+        A replayed dead letter must run again, and the bridge hands a known event
+        off only while it is ``received``.  Only ``dead_lettered`` moves: a ``done``
+        event is never re-run, an in-flight one is left to finish.  With
+        ``payload_hash``, only the event recorded with that payload moves, so a
+        conflicting duplicate's replay cannot re-run the original.  Attempts and
+        the last error are kept for the record.
+        """
+        stmt = (
+            update(Event)
+            .where(Event.event_id == event_id)
+            .where(Event.status == "dead_lettered")
+            .values(status="received", updated_at=func.now(), completed_at=None)
+        )
+        if payload_hash is not None:
+            stmt = stmt.where(Event.payload_hash == payload_hash)
+        try:
+            with self._engine.begin() as conn:
+                return conn.execute(stmt).rowcount == 1
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"cannot reset event: {exc}", event_id=event_id) from exc
 
     def stuck(self, *, kind: EventKind, older_than_s: float, limit: int = 100) -> list[InboxEvent]:
         """Events still in flight (received or dispatched) untouched for ``older_than_s``."""

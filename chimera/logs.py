@@ -1,17 +1,72 @@
-"""Logging setup for entry points (CLI, bridge, web).  Library modules only log."""
+"""Logging setup for entry points (CLI, bridge, web, workers).  Library modules only log.
+
+The ids of the work in hand (event, conversation, run, task) live in a context
+variable: the bridge binds them per record, workers per task, and every line
+logged meanwhile carries them: as fields in JSON (production), as a short
+``[key=value ...]`` suffix in text (local).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from chimera.settings import Settings
 
 #: LogRecord attributes that are not "extra" fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "chimera_log_context", default=_EMPTY
+)
+
+
+def bind(**ids: Any) -> contextvars.Token[Mapping[str, Any]]:
+    """Add ``ids`` to the context of this thread's log lines; ``unbind(token)`` undoes it."""
+    return _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in ids.items() if v is not None}})
+
+
+def unbind(token: contextvars.Token[Mapping[str, Any]]) -> None:
+    _CONTEXT.reset(token)
+
+
+def clear() -> None:
+    _CONTEXT.set(_EMPTY)
+
+
+@contextlib.contextmanager
+def log_context(**ids: Any) -> Iterator[None]:
+    token = bind(**ids)
+    try:
+        yield
+    finally:
+        unbind(token)
+
+
+def current_context() -> dict[str, Any]:
+    return dict(_CONTEXT.get())
+
+
+class ContextFilter(logging.Filter):
+    """Puts the bound ids on each record (fields it does not already have), and a text
+    rendering of them in ``record.context``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ids = _CONTEXT.get()
+        for key, value in ids.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        record.context = " [" + " ".join(f"{k}={v}" for k, v in ids.items()) + "]" if ids else ""
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +79,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        out.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        out.update({k: v for k, v in vars(record).items() if k not in _STANDARD and k != "context"})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
@@ -36,9 +91,13 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s")
+        )
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.captureWarnings(True)  # warnings become log lines (JSON in production)
     root.setLevel(settings.log_level)
     for noisy in ("kafka", "urllib3", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -37,3 +37,23 @@ ACCOUNTING_FAILURES = Counter(
     "chimera_llm_accounting_failures_total",
     "llm_calls rows that could not be written (the call itself went through).",
 )
+
+# --- HTTP (the web process) ---------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "chimera_http_requests_total",
+    "HTTP requests served, by endpoint (the route's name, 'unmatched' for none) and status.",
+    ["endpoint", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "chimera_http_request_seconds",
+    "HTTP request latency, by endpoint.",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+)
+
+# --- Fleet collector (chimera.fleet_metrics) -------------------------------------------
+FLEET_SCRAPE_ERRORS = Counter(
+    "chimera_fleet_scrape_errors_total",
+    "Failed reads of a shared store for the fleet-wide metrics.",
+    ["dependency"],
+)

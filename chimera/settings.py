@@ -33,6 +33,7 @@ from sqlalchemy.exc import ArgumentError
 
 from chimera import defaults as d
 from chimera.errors import ConfigError
+from chimera.models.analysis import AnalysisKind
 from chimera.models.participants import Participant
 
 
@@ -201,10 +202,41 @@ class Settings(BaseSettings):
     worker_soft_shutdown_timeout_s: Annotated[float, Field(ge=0)] = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: PositiveFloat = d.HEARTBEAT_INTERVAL_S
 
+    # --- Analysis -------------------------------------------------------------
+    analysis_provider: Literal["anthropic", "google", "openai"] = d.ANALYSIS_PROVIDER
+    analysis_model: str = Field(d.ANALYSIS_MODEL, min_length=1)
+    # Per-kind overrides, e.g. {"logic_bias": {"provider": "google", "model": "gemini-3.5-pro"}}.
+    analysis_models: dict[AnalysisKind, Participant] = Field(default_factory=dict)
+    analysis_max_output_tokens: Annotated[int, Field(ge=64, le=64_000)] = (
+        d.ANALYSIS_MAX_OUTPUT_TOKENS
+    )
+    analysis_input_token_budget: Annotated[int, Field(ge=256, le=2_000_000)] = (
+        d.ANALYSIS_INPUT_TOKEN_BUDGET
+    )
+    analysis_max_retries: Annotated[int, Field(ge=0, le=100)] = d.ANALYSIS_MAX_RETRIES
+    # Completed conversations are analysed too (an analysis event per conversation).
+    analyze_completed_conversations: bool = False
+    # How /orchestrator/analyze fans out: a thread pool, or Ray (local, or RAY_ADDRESS).
+    analyze_executor: Literal["threads", "ray"] = "threads"
+    ray_address: str | None = _env(None, "RAY_ADDRESS")
+    analyze_timeout_s: PositiveFloat = d.ANALYZE_TIMEOUT_S
+
     # --- HTTP -----------------------------------------------------------------
     http_host: str = d.HTTP_HOST
     http_port: Port = d.HTTP_PORT
+    http_workers: Annotated[int, Field(ge=1, le=64)] = d.HTTP_WORKERS
+    http_threads: Annotated[int, Field(ge=1, le=256)] = d.HTTP_THREADS
+    http_max_body_bytes: Annotated[int, Field(ge=1_024)] = d.HTTP_MAX_BODY_BYTES
     api_token: SecretStr | None = None
+
+    # --- Flower ---------------------------------------------------------------
+    flower_host: str = d.FLOWER_HOST
+    flower_port: Port = d.FLOWER_PORT
+    # "user:password" (Flower's --basic-auth); unset: no authentication (local only).
+    flower_basic_auth: SecretStr | None = None
+
+    # --- Dead-letter replay ----------------------------------------------------
+    dlq_max_replays: Annotated[int, Field(ge=0, le=1_000)] = d.DLQ_MAX_REPLAYS
 
     # --- Observability --------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

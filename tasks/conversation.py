@@ -23,12 +23,11 @@ from chimera.errors import (
 )
 from chimera.ids import finalize_task_id, turn_task_id
 from chimera.retry import compute_backoff
+from tasks.handoff import send_handoff
+from tasks.policy import plumbing_retry
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
-
-#: Lock contention and infrastructure outages are retried this often before giving up.
-MAX_PLUMBING_RETRIES = 100
 
 
 @shared_task(name="chimera.conversation.start", bind=True, acks_late=True, ignore_result=True)
@@ -39,7 +38,7 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
     try:
         state = engine.start(event_id)
     except ServiceUnavailable as exc:
-        raise _retry(self, exc) from exc
+        raise plumbing_retry(self, exc) from exc
     if state is None or (state.chain_sent and not resume):
         return
     cid = state.conversation_id
@@ -67,7 +66,7 @@ def turn(self: Task, conversation_id: str, turn_index: int, attempt: int = 1) ->
     try:
         outcome = engine.run_turn(conversation_id, turn_index, attempt=attempt)
     except (LockNotAcquired, StaleLockToken, ServiceUnavailable) as exc:
-        raise _retry(self, exc) from exc
+        raise plumbing_retry(self, exc) from exc
     except LLMRetryable as exc:
         if attempt > rt.settings.turn_max_retries:
             _stop_chain(self)
@@ -109,21 +108,22 @@ def turn(self: Task, conversation_id: str, turn_index: int, attempt: int = 1) ->
 
 @shared_task(name="chimera.conversation.finalize", bind=True, acks_late=True, ignore_result=True)
 def finalize(self: Task, conversation_id: str) -> None:
-    """Score, persist, publish, clear: once."""
+    """Score, persist, publish, clear: once.  Then, when completed conversations are
+    analysed, hand its analysis off (also once: the analysis event id is derived)."""
+    rt = runtime()
     try:
-        runtime().conversations.finalize(conversation_id)
+        rt.conversations.finalize(conversation_id)
+        if not rt.settings.analyze_completed_conversations:
+            return
+        if rt.conversations.repo.status(conversation_id) != "completed":
+            return
+        event_id = rt.analysis.request_for_conversation(conversation_id)
     except (ServiceUnavailable, LockNotAcquired) as exc:
-        raise _retry(self, exc) from exc
+        raise plumbing_retry(self, exc) from exc
+    if event_id is not None:
+        send_handoff(self.app, "analysis", event_id)
 
 
 def _stop_chain(task: Task) -> None:
     """The rest of this task's chain is not sent."""
     task.request.chain = None
-
-
-def _retry(task: Task, exc: BaseException) -> BaseException:
-    """A retry for plumbing trouble: short, growing pauses; bounded in number."""
-    if task.request.retries >= MAX_PLUMBING_RETRIES:
-        return exc
-    delay = compute_backoff(task.request.retries + 1, base_s=0.2, cap_s=30.0)
-    return task.retry(exc=exc, countdown=delay, max_retries=MAX_PLUMBING_RETRIES)  # type: ignore[no-any-return]

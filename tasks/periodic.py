@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from chimera.analysis.reconcile import reconcile_analyses
 from chimera.conversation.reconcile import reconcile as reconcile_events
 from chimera.conversation.topic_queue import TopicQueue
 from tasks.handoff import send_handoff
@@ -41,7 +42,7 @@ def drain_topics(self: Task) -> dict[str, Any]:
 
 @shared_task(name="chimera.reconcile", bind=True, ignore_result=True, acks_late=False)
 def reconcile(self: Task) -> dict[str, Any]:
-    """Re-drive conversation events stuck between received and done."""
+    """Re-drive conversation and analysis events stuck between received and done."""
     rt = runtime()
     engine = rt.conversations
 
@@ -53,17 +54,34 @@ def reconcile(self: Task) -> dict[str, Any]:
             ignore_result=True,
         )
 
-    report = reconcile_events(
-        rt.settings,
-        inbox=rt.inbox,
-        store=engine.store,
-        repo=engine.repo,
-        redrive=redrive,
-        give_up=engine.abandon,
-    )
+    def redrive_analysis(event_id: str, resume: bool) -> None:
+        self.app.send_task(
+            "chimera.analysis.start",
+            args=[event_id],
+            kwargs={"resume": resume},
+            ignore_result=True,
+        )
+
+    reports = [
+        reconcile_events(
+            rt.settings,
+            inbox=rt.inbox,
+            store=engine.store,
+            repo=engine.repo,
+            redrive=redrive,
+            give_up=engine.abandon,
+        ),
+        reconcile_analyses(
+            rt.settings,
+            inbox=rt.inbox,
+            runs=rt.analysis.runs,
+            redrive=redrive_analysis,
+            give_up=rt.analysis.abandon,
+        ),
+    ]
     return {
-        "checked": report.checked,
-        "redriven": len(report.redriven),
-        "repaired": len(report.repaired),
-        "given_up": len(report.given_up),
+        "checked": sum(r.checked for r in reports),
+        "redriven": sum(len(r.redriven) for r in reports),
+        "repaired": sum(len(r.repaired) for r in reports),
+        "given_up": sum(len(r.given_up) for r in reports),
     }

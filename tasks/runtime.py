@@ -16,6 +16,8 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from kafka import KafkaProducer
 from sqlalchemy import Engine
 
+from chimera.analysis.service import AnalysisService
+from chimera.analysis.store import PartStore
 from chimera.conversation.engine import ConversationEngine
 from chimera.conversation.repository import ConversationRepository
 from chimera.conversation.sink import KafkaEventSink
@@ -53,6 +55,10 @@ class Runtime:
         return Inbox(self.engine)
 
     @functools.cached_property
+    def sink(self) -> KafkaEventSink:
+        return KafkaEventSink(self.producer, self.settings)
+
+    @functools.cached_property
     def conversations(self) -> ConversationEngine:
         return ConversationEngine(
             self.settings,
@@ -60,7 +66,18 @@ class Runtime:
             llm=self.llm,
             repo=ConversationRepository(self.engine),
             inbox=self.inbox,
-            sink=KafkaEventSink(self.producer, self.settings),
+            sink=self.sink,
+        )
+
+    @functools.cached_property
+    def analysis(self) -> AnalysisService:
+        return AnalysisService(
+            self.settings,
+            llm=self.llm,
+            engine=self.engine,
+            parts=PartStore(self.redis, self.settings),
+            inbox=self.inbox,
+            sink=self.sink,
         )
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ A missing Redis or Postgres fails the tests that need them (it is not a skip).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -45,6 +46,20 @@ TEST_ENV = {
     "GOOGLE_GEMINI_BASE_URL": SIM_URL,
     "OPENAI_BASE_URL": f"{SIM_URL}/v1",
     "CHIMERA_LLM_TIMEOUT_S": "10",
+    # The fleet-wide limiter is shared by the whole session (one Redis prefix): at the
+    # production default of 60 a minute, later tests would wait on earlier ones' calls.
+    # Tests of the limiter set their own limits.
+    "RATE_LIMIT_REQUESTS_PER_MINUTE": "100000",
+    # One model per analysis, so a fault can be aimed at one of them.
+    "CHIMERA_ANALYSIS_MODELS": json.dumps(
+        {
+            "summary": {"provider": "anthropic", "model": "claude-haiku-5-5"},
+            "argument": {"provider": "google", "model": "gemini-3.1-flash-lite"},
+            "implication_sentiment": {"provider": "anthropic", "model": "claude-opus-5-5"},
+            "logic_bias": {"provider": "google", "model": "gemini-3.5-flash"},
+        }
+    ),
+    "CHIMERA_ANALYSIS_MAX_RETRIES": "2",
     "CHIMERA_LOG_LEVEL": "INFO",
 }
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -248,7 +263,7 @@ def celery_worker_pool() -> str:
 
 @pytest.fixture(scope="session")
 def celery_includes() -> tuple[str, ...]:
-    return ("tasks.system", "tasks.conversation", "tasks.periodic")
+    return ("tasks.system", "tasks.conversation", "tasks.analysis", "tasks.periodic")
 
 
 @pytest.fixture(scope="session")

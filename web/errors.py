@@ -1,4 +1,10 @@
-"""The one mapping from errors to HTTP responses."""
+"""The one mapping from errors to HTTP responses.
+
+Every error leaves as JSON, ``{"error": <name>, "message": <text>}``: chimera's
+errors by class (below), HTTP errors (404, 405, 413, 401, ...) by their code with
+their headers (``Allow``, ``WWW-Authenticate``), and anything unexpected as a
+500 whose details stay in the log, never in the answer.
+"""
 
 from __future__ import annotations
 
@@ -51,5 +57,7 @@ def register(app: Flask) -> None:
         return _body(type(exc).__name__, str(exc), **extra), code
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
-        return _body(exc.name, exc.description or exc.name), exc.code or 500
+    def http_error(exc: HTTPException) -> tuple[dict[str, Any], int, list[tuple[str, str]]]:
+        # Unexpected exceptions arrive here as InternalServerError, already logged by Flask.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return _body(exc.name, exc.description or exc.name), exc.code or 500, headers

@@ -11,6 +11,8 @@ import click
 
 from chimera import stack
 from chimera.cli.data import export_command, score_command
+from chimera.cli.demo import demo_command
+from chimera.cli.dlq import dlq_group
 from chimera.cli.submit import submit_group, topics_group
 from chimera.db import admin
 from chimera.kafka.topics import ensure_topics, list_topics
@@ -90,7 +92,7 @@ def kafka_topics() -> None:
 
 @cli.group("stack")
 def stack_group() -> None:
-    """The local stack: Kafka broker, Celery worker and beat."""
+    """The local stack: simulator, Kafka broker, Celery worker, Flower, beat, bridge, web app."""
 
 
 @stack_group.command("up")
@@ -141,6 +143,8 @@ cli.add_command(submit_group)
 cli.add_command(topics_group)
 cli.add_command(export_command)
 cli.add_command(score_command)
+cli.add_command(dlq_group)
+cli.add_command(demo_command)
 
 
 # --- config ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`chimera submit …` and `chimera topics push`: putting work in, as a producer would."""
+"""`chimera submit conversation|analysis` and `chimera topics push`: putting work in."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any, TextIO
 
 import click
 
+from chimera.analysis.prompts import resolve_all
 from chimera.codec import encode, limits_from, validate_event
 from chimera.conversation.topic_queue import TopicQueue
 from chimera.errors import InputError
-from chimera.ids import conversation_id
+from chimera.ids import conversation_id, run_id
 from chimera.kafka.clients import make_producer, publish
-from chimera.models import ConversationRequest
+from chimera.models import AnalysisTask, ConversationRequest
 from chimera.redis_client import make_redis
 from chimera.settings import get_settings
 
@@ -93,6 +94,89 @@ def submit_conversation(
         f"published {request.event_id} to {settings.topic_conversation_new} "
         f"(conversation {conversation_id(request.event_id)})"
     )
+
+
+@submit_group.command("analysis")
+@click.option(
+    "--context-id",
+    required=True,
+    help="The conversation or document id (without segments: the stored conversation).",
+)
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    metavar="SPEAKER: TEXT",
+    help="Repeat for each segment, in order.",
+)
+@click.option(
+    "--segments-file",
+    type=click.File("r", encoding="utf-8"),
+    help="A file of paragraphs, each 'SPEAKER: TEXT' (blank lines between them).",
+)
+@click.option("--language", help="Language of the answers (default en).")
+@click.option(
+    "--prompt",
+    "prompts",
+    multiple=True,
+    metavar="ANALYSIS=PROMPT_ID",
+    help="Another prompt version for one analysis, e.g. summary=summary.v1.",
+)
+@click.option("--event-id", help="Idempotency key (default: a new random id).")
+def submit_analysis(
+    context_id: str,
+    segments: tuple[str, ...],
+    segments_file: TextIO | None,
+    language: str | None,
+    prompts: tuple[str, ...],
+    event_id: str | None,
+) -> None:
+    """Publish one `analysis.tasks` event."""
+    settings = get_settings()
+    paragraphs = list(segments)
+    if segments_file is not None:
+        paragraphs += [p for p in segments_file.read().split("\n\n") if p.strip()]
+    event: dict[str, Any] = {
+        "event_id": event_id or f"cli-{uuid.uuid4().hex}",
+        "context_id": context_id,
+    }
+    if paragraphs:
+        event["segments"] = [parse_segment(p) for p in paragraphs]
+    if language:
+        event["language"] = language
+    if prompts:
+        event["prompt_ids"] = dict(parse_prompt(p) for p in prompts)
+    try:
+        request = validate_event(AnalysisTask, event)
+        resolve_all(request.prompt_ids)
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    producer = make_producer(settings)
+    try:
+        publish(producer, settings.topic_analysis_tasks, context_id, encode(request)).get(
+            timeout=10
+        )
+    finally:
+        producer.close(timeout=5)
+    click.echo(
+        f"published {request.event_id} to {settings.topic_analysis_tasks} "
+        f"(analysis run {run_id(request.event_id)})"
+    )
+
+
+def parse_segment(text: str) -> dict[str, str]:
+    """``SPEAKER: TEXT`` -> a segment."""
+    speaker, sep, said = text.strip().partition(":")
+    if not sep or not speaker.strip() or not said.strip():
+        raise click.BadParameter(f"{text[:40]!r} is not 'SPEAKER: TEXT'", param_hint="--segment")
+    return {"speaker": speaker.strip(), "text": said.strip()}
+
+
+def parse_prompt(spec: str) -> tuple[str, str]:
+    kind, sep, prompt_id = spec.partition("=")
+    if not sep or not kind or not prompt_id:
+        raise click.BadParameter(f"{spec!r} is not ANALYSIS=PROMPT_ID", param_hint="--prompt")
+    return kind, prompt_id
 
 
 @click.group("topics")

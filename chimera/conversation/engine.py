@@ -17,6 +17,7 @@ a re-published event is a duplicate downstream, never a new fact.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +103,11 @@ class ConversationEngine:
         )
         cid = conversation_id(event_id)
         state = self.store.load(cid)
+        if recorded.status in ("received", "dispatched") and self.repo.status(cid) == "failed":
+            # A failed conversation's row and its event's dead_lettered status are
+            # written in one transaction: an event back in flight beside a failed row
+            # was replayed (`chimera dlq replay`).  Run it again, keeping its turns.
+            state = self._restart(cid, state, request)
         if state is None:
             if self.repo.status(cid) in ("completed", "failed"):
                 return None
@@ -124,6 +130,37 @@ class ConversationEngine:
                 log.info("conversation %s started for event %s", cid, event_id)
             state = self.store.load(cid)
         self.inbox.mark(event_id, "dispatched")
+        return state
+
+    def _restart(
+        self, cid: str, state: ConversationState | None, request: ConversationRequest
+    ) -> ConversationState | None:
+        """Back to running with a new deadline and no chain sent; the turns done
+        before the failure are kept (their outputs are stored), so only what
+        failed is paid for again.  A state that expired starts over."""
+        timeout_s = self.settings.conversation_timeout_seconds
+        if state is None:
+            fresh = ConversationState.start(cid, request, timeout_s)
+            state = fresh if self.store.create(fresh) else self.store.load(cid)
+        else:
+            with self.store.lease(cid) as lease:
+                state = self.store.load(cid)
+                if state is not None and state.status == "failed":
+                    state.status = "running"
+                    state.error = None
+                    state.ended_reason = None
+                    state.chain_sent = False
+                    state.deadline_at = time.time() + timeout_s
+                    self.store.save(state, lease)
+        if state is not None:
+            # Also when a racing (or earlier, interrupted) start restarted the state.
+            self.repo.restarted(state)
+            log.info(
+                "conversation %s restarted for replayed event %s at turn %d",
+                cid,
+                state.event_id,
+                state.next_turn,
+            )
         return state
 
     def mark_chain_sent(self, cid: str) -> None:

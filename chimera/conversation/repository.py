@@ -7,6 +7,7 @@ finds it all there or none of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,48 @@ from sqlalchemy.exc import SQLAlchemyError
 from chimera.conversation.state import ConversationState
 from chimera.db.tables import Conversation, ConversationTurn, Event
 from chimera.errors import DatabaseUnavailable
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    """One stored turn of a transcript."""
+
+    turn_index: int
+    speaker: str
+    provider: str
+    model: str
+    content: str
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    """A ``conversations`` row and its turns in order, as readers see them."""
+
+    id: str
+    event_id: str
+    status: str
+    topic: dict[str, Any]
+    participants: list[Any]
+    min_turns: int
+    max_turns: int
+    turn_count: int
+    quality_score: float | None
+    quality_breakdown: dict[str, Any] | None
+    metadata: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    turns: tuple[StoredTurn, ...]
+
+
+def _fields(cls: Any, mapping: Any) -> dict[str, Any]:
+    """The columns of ``mapping`` that ``cls`` (a dataclass) has fields for."""
+    return {f.name: mapping[f.name] for f in fields(cls) if f.name in mapping}
 
 
 def _row(state: ConversationState, status: str) -> dict[str, Any]:
@@ -109,6 +152,16 @@ class ConversationRepository:
                 f"cannot record the failure: {exc}", conversation_id=state.conversation_id
             ) from exc
 
+    def restarted(self, state: ConversationState) -> None:
+        """A failed conversation runs again (its event was replayed): status running."""
+        stmt = (
+            update(Conversation)
+            .where(Conversation.id == state.conversation_id)
+            .where(Conversation.status == "failed")
+            .values(status="running", error=None, updated_at=func.now())
+        )
+        self._run(stmt, state.conversation_id)
+
     def running_count(self) -> int:
         """Conversations started and not yet completed or failed."""
         try:
@@ -133,6 +186,35 @@ class ConversationRepository:
             raise DatabaseUnavailable(
                 f"cannot read a conversation: {exc}", conversation_id=cid
             ) from exc
+
+    def get(self, cid: str) -> StoredConversation | None:
+        """The stored conversation ``cid`` with its turns, or None if there is none.
+
+        One repeatable-read transaction: finishing writes the row and the turns
+        together, so a reader sees both or neither.
+        """
+        try:
+            with self._engine.connect() as plain:
+                conn = plain.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    row = conn.execute(
+                        select(Conversation.__table__).where(Conversation.id == cid)
+                    ).first()
+                    if row is None:
+                        return None
+                    turns = conn.execute(
+                        select(ConversationTurn.__table__)
+                        .where(ConversationTurn.conversation_id == cid)
+                        .order_by(ConversationTurn.turn_index)
+                    ).all()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"cannot read a conversation: {exc}", conversation_id=cid
+            ) from exc
+        return StoredConversation(
+            **_fields(StoredConversation, row._mapping),
+            turns=tuple(StoredTurn(**_fields(StoredTurn, t._mapping)) for t in turns),
+        )
 
     def _run(self, stmt: Any, cid: str) -> None:
         try:

@@ -57,11 +57,22 @@ class DeadLetter:
             "x-original-offset": "" if self.original_offset is None else str(self.original_offset),
             "x-event-id": self.event_id or "",
             "x-attempts": str(self.attempts),
-            "x-replay-count": str(self.replay_count),
+            "x-replay-count": str(max(self.replay_count, self._replays_so_far())),
             "x-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         kept = [(k, v) for k, v in self.headers if k not in ours]
         return kept + [(k, v.encode()) for k, v in ours.items()]
+
+    def _replays_so_far(self) -> int:
+        """The ``x-replay-count`` the record came with: a replayed record that fails
+        again keeps its count."""
+        for name, raw in self.headers:
+            if name == "x-replay-count":
+                try:
+                    return max(0, int(raw.decode("ascii", "replace")))
+                except ValueError:
+                    return 0
+        return 0
 
 
 def dlq_topic_for(settings: Settings, original_topic: str | None, kind: str | None = None) -> str:

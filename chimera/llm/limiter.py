@@ -44,8 +44,8 @@ for _, rid in ipairs(old) do
   local v = redis.call('HGET', tok, rid)
   if v then
     local i, o = string.match(v, '^(%d+):(%d+)$')
-    redis.call('HINCRBY', tot, 'in', -tonumber(i))
-    redis.call('HINCRBY', tot, 'out', -tonumber(o))
+    redis.call('HINCRBY', tot, 'in', 0 - tonumber(i))
+    redis.call('HINCRBY', tot, 'out', 0 - tonumber(o))
     redis.call('HDEL', tok, rid)
   end
 end
@@ -104,8 +104,8 @@ _CANCEL = """
 local v = redis.call('HGET', KEYS[2], ARGV[1])
 if not v then return 0 end
 local i, o = string.match(v, '^(%d+):(%d+)$')
-redis.call('HINCRBY', KEYS[3], 'in', -tonumber(i))
-redis.call('HINCRBY', KEYS[3], 'out', -tonumber(o))
+redis.call('HINCRBY', KEYS[3], 'in', 0 - tonumber(i))
+redis.call('HINCRBY', KEYS[3], 'out', 0 - tonumber(o))
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1

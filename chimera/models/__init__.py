@@ -1,6 +1,12 @@
 """Domain and event models (pydantic v2).  Pure data: no I/O, no settings."""
 
-from chimera.models.analysis import ANALYSIS_KINDS, AnalysisKind, AnalysisTask, Segment
+from chimera.models.analysis import (
+    ANALYSIS_KINDS,
+    AnalysisKind,
+    AnalysisTask,
+    AnalyzeRequest,
+    Segment,
+)
 from chimera.models.base import SUPPORTED_SCHEMA_VERSIONS, InputEvent
 from chimera.models.conversation import (
     ConversationLimits,
@@ -29,6 +35,7 @@ __all__ = [
     "AnalysisCompleted",
     "AnalysisKind",
     "AnalysisTask",
+    "AnalyzeRequest",
     "ConversationCompleted",
     "ConversationFailed",
     "ConversationLimits",

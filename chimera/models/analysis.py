@@ -1,4 +1,4 @@
-"""The `analysis.tasks` input event."""
+"""The `analysis.tasks` input event and the synchronous analysis request."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ class Segment(BaseModel):
     text: str = Field(min_length=1, max_length=d.MAX_TEXT_CHARS)
 
 
-class AnalysisTask(InputEvent):
-    """A request to analyse a text, or the stored conversation ``context_id``."""
+class AnalysisFields(BaseModel):
+    """What to analyse: ``segments``, or the stored conversation ``context_id``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     context_id: Identifier
     language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -48,3 +50,11 @@ class AnalysisTask(InputEvent):
     @property
     def text_chars(self) -> int:
         return sum(len(s.text) for s in self.segments or ())
+
+
+class AnalysisTask(InputEvent, AnalysisFields):
+    """The `analysis.tasks` event: a request to analyse, with its event id."""
+
+
+class AnalyzeRequest(AnalysisFields):
+    """The body of ``POST /orchestrator/analyze``."""

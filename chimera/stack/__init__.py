@@ -1,4 +1,5 @@
-"""The local stack: the Kafka broker, Celery worker(s) and beat as OS processes.
+"""The local stack: the LLM simulator, the Kafka broker, Celery worker(s), Flower,
+beat, the bridge and the web app as OS processes.
 
 ``up`` starts what is missing in dependency order and waits for each to be
 ready; ``status`` reports one line per component; ``down`` stops everything it

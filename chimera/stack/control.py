@@ -13,17 +13,20 @@ from pathlib import Path
 from chimera import defaults as d
 from chimera import heartbeat
 from chimera.db import admin
-from chimera.errors import ChimeraError, StackError
+from chimera.errors import ChimeraError, PortInUse, StackError
 from chimera.kafka import broker
 from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, to_env
 from chimera.stack import checks, procs
+from chimera.stack import flower as flower_component
+from chimera.stack import web as web_component
 
 log = logging.getLogger(__name__)
 
-#: Start order; stopped in reverse.
-COMPONENTS = ("sim", "kafka", "worker", "beat", "bridge")
+#: Start order; stopped in reverse.  Flower comes right after the worker, so it
+#: watches every task from beat's first onwards.
+COMPONENTS = ("sim", "kafka", "worker", "flower", "beat", "bridge", "web")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Longer than the worker's soft shutdown, so in-flight tasks can finish.
@@ -148,12 +151,15 @@ def _start_kafka(settings: Settings) -> procs.ProcessRecord | None:
 
 
 def _start_worker(settings: Settings) -> procs.ProcessRecord:
+    # Task events on from the start: Flower switches them on in running workers only
+    # every few seconds, and tasks run before that would never show in it.
+    events_on = settings.model_copy(update={"celery_task_events": True})
     record = procs.spawn(
         "worker",
         _celery_argv(settings, "worker"),
         run_dir=settings.run_dir,
         log_path=settings.log_dir / "worker.log",
-        env=_child_env(settings),
+        env=_child_env(events_on),
         cwd=PROJECT_ROOT,
     )
 
@@ -217,12 +223,73 @@ def _start_bridge(settings: Settings) -> procs.ProcessRecord:
     return record
 
 
+def _start_web(settings: Settings) -> procs.ProcessRecord:
+    checks.ensure_port_free(
+        web_component.probe_host(settings),
+        settings.http_port,
+        "the web app (CHIMERA_HTTP_HOST, CHIMERA_HTTP_PORT)",
+    )
+    metrics_dir = settings.run_dir / "web-metrics"
+    record = procs.spawn(
+        "web",
+        web_component.gunicorn_argv(settings),
+        run_dir=settings.run_dir,
+        log_path=settings.log_dir / "web.log",
+        # gunicorn's master empties it at start (web/gunicorn_conf.py).
+        env=_child_env(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        cwd=PROJECT_ROOT,
+        url=web_component.base_url(settings),
+    )
+    _wait(
+        "the web app",
+        lambda: checks.http_ok(f"{record.url}/healthz"),
+        record,
+        settings.stack_ready_timeout_s,
+    )
+    return record
+
+
+def _start_flower(settings: Settings) -> procs.ProcessRecord:
+    what = "Flower (CHIMERA_FLOWER_HOST, CHIMERA_FLOWER_PORT)"
+    host = flower_component.probe_host(settings)
+    checks.ensure_port_free(host, settings.flower_port, what)
+    log_path = settings.log_dir / "flower.log"
+    offset = procs.log_size(log_path)
+    record = procs.spawn(
+        "flower",
+        flower_component.flower_argv(settings),
+        run_dir=settings.run_dir,
+        log_path=log_path,
+        env=flower_component.flower_env(settings, _child_env(settings)),
+        cwd=PROJECT_ROOT,
+        url=flower_component.base_url(settings),
+    )
+    try:
+        _wait(
+            "Flower",
+            lambda: flower_component.is_ready(settings),
+            record,
+            settings.stack_ready_timeout_s,
+        )
+    except StackError as exc:
+        # Taken by a socket that does not accept connections (so the check missed it).
+        if procs.log_contains(log_path, flower_component.BIND_FAILED, after_offset=offset):
+            raise PortInUse(
+                f"{what} needs {host}:{settings.flower_port}, but it is in use; "
+                "stop what holds it or choose another port"
+            ) from exc
+        raise
+    return record
+
+
 STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
     "sim": _start_sim,
     "kafka": _start_kafka,
     "worker": _start_worker,
+    "flower": _start_flower,
     "beat": _start_beat,
     "bridge": _start_bridge,
+    "web": _start_web,
 }
 
 
@@ -259,6 +326,8 @@ def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
         elif name == "kafka":
             created = ensure_topics(settings)
             detail = f"{settings.kafka_bootstrap_servers}, {len(created)} topics created"
+        elif name in ("web", "flower") and started is not None:
+            detail = f"{started.url}, log {settings.log_dir / (name + '.log')}"
         else:
             detail = f"log {settings.log_dir / (name + '.log')}"
         pid = f"pid {started.pid}" if started else "external"
@@ -331,6 +400,10 @@ def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> Co
             detail = f"canary ran on {reply['worker']} in {reply['round_trip_ms']:.0f} ms"
         elif name == "bridge":
             detail = _bridge_detail(settings, record)
+        elif name == "web":
+            detail = web_component.detail(settings)
+        elif name == "flower":
+            detail = flower_component.detail(settings)
         else:
             detail = _beat_detail(settings, record)
     except ChimeraError as exc:

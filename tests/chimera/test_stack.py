@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import base64
+import itertools
 import json
 import os
+import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,8 @@ def stack_env(
         "CHIMERA_REDIS_KEY_PREFIX": f"stack-test-{tag}:",
         "CHIMERA_CELERY_CONCURRENCY": "4",
         "CHIMERA_SIM_PORT": str(free_port()),
+        "CHIMERA_HTTP_PORT": str(free_port()),
+        "CHIMERA_FLOWER_PORT": str(free_port()),
         # No provider configured: the stack must run its own simulator.
         "ANTHROPIC_BASE_URL": "",
         "GOOGLE_GEMINI_BASE_URL": "",
@@ -41,8 +48,17 @@ def recorded_pids(state_dir: Path) -> dict[str, int]:
     return {p.stem: json.loads(p.read_text())["pid"] for p in (state_dir / "run").glob("*.json")}
 
 
+def flower_get(url: str, credentials: str) -> Any:
+    token = base64.b64encode(credentials.encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
 @pytest.mark.subprocess_worker
 def test_up_status_down(stack_env: dict[str, str]) -> None:
+    credentials = f"ops:{os.urandom(6).hex()}"
+    stack_env = stack_env | {"CHIMERA_FLOWER_BASIC_AUTH": credentials}
     state = Path(stack_env["CHIMERA_STATE_DIR"])
     before = chimera("stack", "status", env=stack_env)
     assert before.returncode == 1
@@ -54,16 +70,44 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         assert "8 topics created" in up.stdout
         assert "no LLM provider is configured, so the simulator stands in" in up.stdout
         pids = recorded_pids(state)
-        assert set(pids) == {"sim", "kafka", "worker", "beat", "bridge"}
+        assert set(pids) == {"sim", "kafka", "worker", "flower", "beat", "bridge", "web"}
         assert all(psutil.pid_exists(pid) for pid in pids.values())
 
         status = chimera("stack", "status", env=stack_env)
         assert status.returncode == 0, status.stdout
         lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-        for component in ("redis", "postgres", "sim", "kafka", "worker", "beat", "bridge"):
+        components = ("redis", "postgres", "sim", "kafka", "worker", "flower", "beat", "bridge")
+        for component in (*components, "web"):
             assert " ok " in lines[component], status.stdout
         assert "canary ran on" in lines["worker"]
         assert "all topics present" in lines["kafka"]
+        web_url = f"http://127.0.0.1:{stack_env['CHIMERA_HTTP_PORT']}"
+        assert f"pid {pids['web']}" in lines["web"]
+        assert f"{web_url} (2 workers x 8 threads), ready" in lines["web"], status.stdout
+
+        # The stack's web app sees the stack's worker, Kafka and stores.
+        with urllib.request.urlopen(f"{web_url}/readyz", timeout=10) as response:  # noqa: S310
+            assert json.loads(response.read())["status"] == "ready"
+        with urllib.request.urlopen(f"{web_url}/metrics", timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        assert 'chimera_dependency_up{dependency="kafka"} 1.0' in text
+        assert (Path(stack_env["CHIMERA_STATE_DIR"]) / "logs" / "web.log").exists()
+
+        # Flower sees the stack's worker and, behind its credentials, its tasks by name.
+        flower_url = f"http://127.0.0.1:{stack_env['CHIMERA_FLOWER_PORT']}"
+        worker_name = lines["worker"].split("canary ran on ")[1].split()[0]
+        assert f"pid {pids['flower']}" in lines["flower"]
+        assert f"{flower_url} (basic auth), 1 worker online: {worker_name}" in lines["flower"]
+        canaries = flower_get(f"{flower_url}/api/tasks?taskname=chimera.system.canary", credentials)
+        assert any(
+            t["worker"] == worker_name and ast.literal_eval(t["kwargs"])["source"] == "stack"
+            for t in canaries.values()
+        ), canaries
+        # The worker sends task events from its start; the secret stays off command lines.
+        assert "task events: ON" in (state / "logs" / "worker.log").read_text()
+        assert (state / "logs" / "flower.log").exists()
+        assert credentials not in (state / "run" / "flower.json").read_text()
+        assert credentials not in " ".join(psutil.Process(pids["flower"]).cmdline())
 
         # Running `up` again starts nothing new.
         again = chimera("stack", "up", env=stack_env, timeout=180)
@@ -74,6 +118,8 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
     assert down.returncode == 0, down.stderr
     assert "worker    stopped" in down.stdout
     assert "sim       stopped" in down.stdout
+    assert "web       stopped" in down.stdout
+    assert "flower    stopped" in down.stdout
     for pid in pids.values():
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert recorded_pids(state) == {}
@@ -82,8 +128,6 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
 
 
 def test_a_busy_kafka_port_is_a_clear_error(stack_env: dict[str, str]) -> None:
-    import socket
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -101,3 +145,89 @@ def test_configured_providers_need_no_simulator(stack_env: dict[str, str]) -> No
     status = chimera("stack", "status", env=env)
     assert "sim       not used" in status.stdout
     assert "providers: openai" in status.stdout
+
+
+def test_a_busy_web_port_is_a_clear_error(stack_env: dict[str, str], settings: Any) -> None:
+    from chimera.errors import PortInUse
+    from chimera.stack.control import _start_web
+
+    state = Path(stack_env["CHIMERA_STATE_DIR"])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        scoped = settings.model_copy(update={"http_port": port, "state_dir": state})
+        with pytest.raises(PortInUse, match=f"127.0.0.1:{port}, but something already listens"):
+            _start_web(scoped)
+    assert recorded_pids(state) == {}
+
+
+def test_the_web_command_line_follows_the_settings(settings: Any) -> None:
+    from chimera.stack.web import base_url, gunicorn_argv
+
+    wildcard = "0.0.0.0"  # noqa: S104 - a bind address under test, not bound
+    wide = settings.model_copy(
+        update={"http_host": wildcard, "http_port": 9191, "http_workers": 3, "http_threads": 5}
+    )
+    argv = gunicorn_argv(wide)
+    assert argv[-1] == "web:create_app()"
+    pairs = dict(itertools.pairwise(argv))
+    assert pairs["--bind"] == "0.0.0.0:9191"
+    assert pairs["--worker-class"] == "gthread"
+    assert (pairs["--workers"], pairs["--threads"]) == ("3", "5")
+    assert pairs["--config"].endswith("web/gunicorn_conf.py")
+    assert base_url(wide) == "http://127.0.0.1:9191"
+    v6 = settings.model_copy(update={"http_host": "::1", "http_port": 9191})
+    assert (
+        dict(zip(gunicorn_argv(v6), gunicorn_argv(v6)[1:], strict=False))["--bind"] == "[::1]:9191"
+    )
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["listening", "bound"])
+# The stack detaches what it starts and drops the Popen; here, in-process, Python notices.
+@pytest.mark.filterwarnings("ignore:Exception ignored in. <function Popen.__del__")
+def test_a_busy_flower_port_is_a_clear_error(
+    stack_env: dict[str, str], settings: Any, listening: bool
+) -> None:
+    """A listener is found before Flower starts; a socket merely bound there, when Flower
+    fails to bind."""
+    from chimera.errors import PortInUse
+    from chimera.stack.control import _start_flower, down
+
+    state = Path(stack_env["CHIMERA_STATE_DIR"])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        if listening:
+            busy.listen()
+        port = busy.getsockname()[1]
+        scoped = settings.model_copy(update={"flower_port": port, "state_dir": state})
+        with pytest.raises(
+            PortInUse, match=f"127.0.0.1:{port}, but (something already listens|it is in use)"
+        ):
+            _start_flower(scoped)
+    down(scoped, echo=lambda _: None)  # as `up` does after a failed start
+    assert recorded_pids(state) == {}
+
+
+def test_the_flower_command_line_follows_the_settings(settings: Any) -> None:
+    from pydantic import SecretStr
+
+    from chimera.stack.flower import auth_headers, base_url, flower_argv, flower_env
+
+    wildcard = "0.0.0.0"  # noqa: S104 - a bind address under test, not bound
+    wide = settings.model_copy(update={"flower_host": wildcard, "flower_port": 5566})
+    argv = flower_argv(wide)
+    assert argv[1:6] == ["-m", "celery", "-A", "tasks.worker", "flower"]
+    assert {"--address=0.0.0.0", "--port=5566"} <= set(argv)
+    assert "--tasks_columns=name,args,state,retries,received,runtime,worker,uuid" in argv
+    assert base_url(wide) == "http://127.0.0.1:5566"
+    assert base_url(settings.model_copy(update={"flower_host": "::1"})).startswith("http://[::1]:")
+
+    # Without credentials in the settings, none reach Flower, not even inherited ones.
+    inherited = {"PATH": "/usr/bin", "FLOWER_BASIC_AUTH": "someone:else"}
+    assert flower_env(settings, inherited) == {"PATH": "/usr/bin"}
+    assert auth_headers(settings) == {}
+    guarded = settings.model_copy(update={"flower_basic_auth": SecretStr("ops:s3cret")})
+    assert flower_env(guarded, inherited)["FLOWER_BASIC_AUTH"] == "ops:s3cret"
+    assert not any("s3cret" in arg for arg in flower_argv(guarded))
+    assert auth_headers(guarded) == {"Authorization": "Basic b3BzOnMzY3JldA=="}

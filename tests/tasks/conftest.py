@@ -13,8 +13,8 @@ from kafka import TopicPartition
 from sqlalchemy import select
 
 from chimera.codec import payload_hash
-from chimera.db.tables import Conversation, ConversationTurn, Event, LLMCall
-from chimera.ids import conversation_id
+from chimera.db.tables import AnalysisRun, Conversation, ConversationTurn, Event, LLMCall
+from chimera.ids import conversation_id, run_id
 from chimera.inbox import Inbox, Source
 from chimera.kafka.clients import make_consumer
 from chimera.kafka.topics import ensure_topics
@@ -56,6 +56,56 @@ class Flow:
         for _ in range(handoffs):
             send_handoff(self.app, "conversation", event["event_id"])
         return conversation_id(event["event_id"])
+
+    def analysis_event(self, **fields: Any) -> dict[str, Any]:
+        return {
+            "event_id": f"evt-{uuid.uuid4().hex[:12]}",
+            "context_id": f"doc-{uuid.uuid4().hex[:8]}",
+            "segments": [
+                {
+                    "speaker": "Ana",
+                    "text": "Cars make cities loud. Everyone knows bans always work.",
+                },
+                {
+                    "speaker": "Ben",
+                    "text": "A ban would hurt shops. Ana only says that because she cycles.",
+                },
+            ],
+        } | fields
+
+    def submit_analysis(self, event: dict[str, Any], *, handoffs: int = 1) -> str:
+        acceptance = self.inbox.accept(
+            event_id=event["event_id"],
+            kind="analysis",
+            payload=event,
+            payload_hash=payload_hash(event),
+            source=Source(self.settings.topic_analysis_tasks, 0, 0),
+        )
+        assert acceptance.new
+        for _ in range(handoffs):
+            send_handoff(self.app, "analysis", event["event_id"])
+        return run_id(event["event_id"])
+
+    def run(self, rid: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(select(AnalysisRun).where(AnalysisRun.id == rid)).one_or_none()
+
+    def runs_of(self, event_id: str) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(AnalysisRun).where(AnalysisRun.event_id == event_id)))
+
+    def wait_run(self, rid: str, timeout_s: float = 90) -> Any:
+        return wait_for(
+            lambda: self.run(rid), timeout_s=timeout_s, interval_s=0.2, what=f"run {rid}"
+        )
+
+    def wait_event(self, event_id: str, status: str, timeout_s: float = 60) -> None:
+        wait_for(
+            lambda: self.event_status(event_id) == status,
+            timeout_s=timeout_s,
+            interval_s=0.2,
+            what=f"event {event_id} {status}",
+        )
 
     def conversation(self, cid: str) -> Any:
         with self.engine.connect() as conn:

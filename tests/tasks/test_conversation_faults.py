@@ -1,4 +1,5 @@
-"""Conversations under worker faults: real `celery worker` processes, SIGKILL, races."""
+"""Conversations and analyses under worker faults: real `celery worker` processes, SIGKILL,
+races."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from chimera.ids import handoff_task_id
+from chimera.codec import payload_hash
+from chimera.ids import handoff_task_id, run_id
+from chimera.models import ANALYSIS_KINDS
 from tests.helpers import wait_for
 from tests.tasks.conftest import Flow
 
@@ -95,3 +98,39 @@ def test_two_workers_racing_on_one_conversation_keep_turns_in_order(
     assert all(x != y for x, y in itertools.pairwise(speakers))
     assert sim_calls.calls().total == 5  # no turn paid twice
     assert len(flow.llm_calls(cid)) == 5
+
+
+@pytest.mark.subprocess_worker
+def test_an_analysis_header_killed_mid_call_is_rerun_into_one_run(
+    flow: Flow, sim_calls: Any, worker_process: Any
+) -> None:
+    """Two slots: two analyses finish and are kept, the other two are in flight when the
+    worker dies; the new worker re-runs only those, and the callback records one run."""
+    sim_calls.configure(ttft_ms=800)
+    first = worker_process(env=FAST_REDELIVERY | {"CHIMERA_CELERY_CONCURRENCY": "2"})
+    event = flow.analysis_event()
+    flow.inbox.accept(
+        event_id=event["event_id"],
+        kind="analysis",
+        payload=event,
+        payload_hash=payload_hash(event),
+    )
+    flow.app.send_task(
+        "chimera.analysis.start",
+        args=[event["event_id"]],
+        task_id=handoff_task_id("analysis", event["event_id"]),
+        queue=first.settings.celery_queue,
+        ignore_result=True,
+    )
+    wait_for(lambda: sim_calls.calls().total >= 3, timeout_s=60, what="the second pair's calls")
+    first.kill()
+    second = worker_process(env=FAST_REDELIVERY)
+    row = flow.wait_run(run_id(event["event_id"]), timeout_s=120)
+    assert len(flow.runs_of(event["event_id"])) == 1
+    assert row.status == "ok", row.bundle["errors"]
+    assert sorted(row.bundle["analyses"]) == sorted(ANALYSIS_KINDS)
+    assert len({row.bundle["analyses"][k]["model"] for k in ANALYSIS_KINDS}) == 4
+    # The two kept results were not paid again; at most the two interrupted calls were.
+    assert 4 <= sim_calls.calls().total <= 6
+    flow.wait_event(event["event_id"], "done")
+    assert second.proc.poll() is None

@@ -156,3 +156,22 @@ def test_a_cancelled_reservation_frees_its_slot_and_tokens(limited: Any, redis_c
     assert held[0] is not None
     limiter.cancel(held[0])
     assert limiter.try_acquire("openai", "m", 100, 10).reservation is not None
+
+
+@pytest.mark.parametrize(("input_tokens", "output_tokens"), [(0, 0), (12, 0), (0, 7)])
+def test_a_call_that_used_no_tokens_expires_from_the_window_like_any_other(
+    limited: Any, redis_client: Any, input_tokens: int, output_tokens: int
+) -> None:
+    """Lua's -0 is sent to Redis as "-0", which HINCRBY refuses: subtracting a zero count
+    must not break the window for everyone once the entry expires (or is cancelled)."""
+    limiter = RateLimiter(redis_client, limited)
+    held = limiter.try_acquire("openai", "m", 10, 10).reservation
+    assert held is not None
+    limiter.reconcile(held, input_tokens, output_tokens)
+    cancelled = limiter.try_acquire("openai", "m", 10, 10).reservation
+    assert cancelled is not None
+    limiter.reconcile(cancelled, input_tokens, output_tokens)
+    limiter.cancel(cancelled)
+    time.sleep(limited.llm_limit_window_s + 0.1)
+    admitted = [limiter.try_acquire("openai", "m", 10, 10) for _ in range(5)]
+    assert all(a.reservation is not None for a in admitted)

@@ -1,0 +1,164 @@
+"""How the synchronous endpoint fans the four analyses out: a thread pool (default) or Ray.
+
+Both run the same function on the same job and return the same ``PartResult``s;
+only where the call runs differs.  Ray workers are other processes: each builds
+its own LLM client (fleet-wide limits and breakers still hold, through Redis)
+from the settings it is given in its environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chimera.analysis.inputs import AnalysisInput
+from chimera.analysis.prompts import PROMPTS
+from chimera.analysis.runner import PartResult, Target, run_with_retries
+from chimera.db.engine import make_engine
+from chimera.errors import ServiceUnavailable
+from chimera.llm.client import LLMClient
+from chimera.llm.registry import build_client
+from chimera.redis_client import make_redis
+from chimera.settings import Settings, load_settings, to_env
+
+
+@dataclass(frozen=True)
+class PartJob:
+    """One analysis to run: everything a process needs, nothing it must share."""
+
+    prompt_id: str
+    source: AnalysisInput
+    target: Target
+    run_id: str
+    max_tokens: int
+    max_retries: int
+    timeout_s: float
+
+
+def execute(llm: LLMClient, job: PartJob) -> PartResult:
+    spec = PROMPTS[job.prompt_id]
+    return run_with_retries(
+        llm,
+        spec,
+        job.source,
+        job.target,
+        run_id=job.run_id,
+        max_tokens=job.max_tokens,
+        max_retries=job.max_retries,
+        deadline=time.monotonic() + job.timeout_s,
+    )
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, jobs: Sequence[PartJob]) -> list[PartResult]: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadExecutor:
+    """The four on threads of this process, sharing its LLM client."""
+
+    name = "threads"
+
+    def __init__(self, llm: LLMClient, *, max_workers: int = 16) -> None:
+        self._llm = llm
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="analysis")
+
+    def run(self, jobs: Sequence[PartJob]) -> list[PartResult]:
+        return list(self._pool.map(functools.partial(execute, self._llm), jobs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+#: Long-lived Ray actors that run analyses, and how many calls each runs at once (on
+#: threads: analyses wait on the network, not the CPU).  Actors keep their LLM client
+#: and connections between requests; tasks would start (and import) workers afresh.
+RAY_ACTORS = 2
+RAY_ACTOR_CONCURRENCY = 32
+#: The CPU share an actor holds (Ray's default of 1 would cap actors at the node's cores).
+RAY_ACTOR_CPUS = 0.1
+
+
+class RayExecutor:
+    """The four on Ray actors: a local Ray started on first use, or the cluster at
+    ``RAY_ADDRESS``."""
+
+    name = "ray"
+    _lock = threading.Lock()
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._actors: list[Any] = []
+        self._next = 0
+
+    def _connect(self) -> list[Any]:
+        with self._lock:
+            if self._actors:
+                return self._actors
+            import ray  # noqa: PLC0415 - heavy: loaded only when Ray is chosen
+
+            if not ray.is_initialized():
+                try:
+                    ray.init(
+                        address=self._settings.ray_address,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        configure_logging=False,
+                        runtime_env={"env_vars": to_env(self._settings)},
+                    )
+                except (ConnectionError, RuntimeError) as exc:
+                    raise ServiceUnavailable(f"cannot reach Ray: {exc}") from exc
+            actor = ray.remote(AnalysisActor).options(
+                num_cpus=RAY_ACTOR_CPUS, max_concurrency=RAY_ACTOR_CONCURRENCY
+            )
+            self._actors = [actor.remote() for _ in range(RAY_ACTORS)]
+            return self._actors
+
+    def run(self, jobs: Sequence[PartJob]) -> list[PartResult]:
+        import ray  # noqa: PLC0415 - heavy: loaded only when Ray is chosen
+
+        actors = self._connect()
+        refs = []
+        for job in jobs:
+            refs.append(actors[self._next % len(actors)].run.remote(job))
+            self._next += 1
+        try:
+            return [PartResult.from_dict(d) for d in ray.get(refs)]
+        except ray.exceptions.RayError as exc:
+            raise ServiceUnavailable(f"a Ray analysis failed: {exc}") from exc
+
+    def close(self) -> None:
+        import ray  # noqa: PLC0415 - heavy: loaded only when Ray is chosen
+
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
+
+
+class AnalysisActor:
+    """A Ray actor's LLM client, built once from the environment Ray gives it."""
+
+    def __init__(self) -> None:
+        settings = load_settings()
+        self._llm = build_client(
+            settings, redis_client=make_redis(settings), engine=make_engine(settings)
+        )
+
+    def run(self, job: PartJob) -> dict[str, Any]:
+        result = execute(self._llm, job)
+        self._llm.accountant.flush(5.0)  # its llm_calls rows are written before it answers
+        return result.to_dict()
+
+
+def make_executor(settings: Settings, llm: LLMClient) -> Executor:
+    if settings.analyze_executor == "ray":
+        return RayExecutor(settings)
+    return ThreadExecutor(llm)

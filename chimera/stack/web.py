@@ -1,0 +1,84 @@
+"""The web component of the local stack: gunicorn serving ``web:create_app()``.
+
+gthread workers: the synchronous "analyze now" endpoint waits on I/O (LLM calls),
+so threads serve concurrent requests cheaply.  ``web/gunicorn_conf.py`` gives the
+workers one prometheus_client multiprocess directory, so ``/metrics`` sums them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chimera.errors import StackError
+from chimera.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_CONF = PROJECT_ROOT / "web" / "gunicorn_conf.py"
+#: Seconds gunicorn gives in-flight requests on SIGTERM (below the stack's stop timeout).
+GRACEFUL_TIMEOUT_S = 30
+_ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - recognised, not bound
+
+
+def bind_address(settings: Settings) -> str:
+    """``host:port`` as gunicorn takes it (IPv6 hosts in brackets)."""
+    host = settings.http_host
+    return f"[{host}]:{settings.http_port}" if ":" in host else f"{host}:{settings.http_port}"
+
+
+def base_url(settings: Settings) -> str:
+    """Where a local client reaches the app (a wildcard bind is reached on loopback)."""
+    host = "127.0.0.1" if settings.http_host in _ANY_ADDRESS else settings.http_host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.http_port}"
+
+
+def probe_host(settings: Settings) -> str:
+    """The host to test for a busy port."""
+    return "127.0.0.1" if settings.http_host in _ANY_ADDRESS else settings.http_host
+
+
+def gunicorn_argv(settings: Settings) -> list[str]:
+    """The command line that serves the app with the settings' workers and threads."""
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF)]
+    argv += ["--bind", bind_address(settings), "--worker-class", "gthread"]
+    argv += ["--workers", str(settings.http_workers), "--threads", str(settings.http_threads)]
+    argv += ["--graceful-timeout", str(GRACEFUL_TIMEOUT_S), "--no-control-socket"]
+    argv += ["--log-level", settings.log_level.lower()]
+    return [*argv, "web:create_app()"]
+
+
+def fetch_json(url: str, timeout_s: float) -> tuple[int, Any]:
+    """GET ``url``: (status, decoded JSON body); an error status is an answer too."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (our URL)
+            return int(response.status), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ValueError:
+            return exc.code, None
+    except (OSError, ValueError) as exc:
+        raise StackError(f"the web app at {url} does not answer: {exc}") from exc
+
+
+def detail(settings: Settings) -> str:
+    """A status line: liveness (raises when the app does not answer) and readiness."""
+    url = base_url(settings)
+    status, _ = fetch_json(f"{url}/healthz", timeout_s=2.0)
+    if status != 200:
+        raise StackError(f"the web app at {url} answers /healthz with {status}")
+    size = f"{settings.http_workers} workers x {settings.http_threads} threads"
+    try:
+        ready_status, body = fetch_json(f"{url}/readyz", timeout_s=5.0)
+    except StackError:
+        return f"{url} ({size}), /readyz did not answer"
+    if ready_status == 200:
+        return f"{url} ({size}), ready"
+    checks = body.get("checks", {}) if isinstance(body, dict) else {}
+    failing = ", ".join(name for name, c in checks.items() if not c.get("ok")) or "?"
+    return f"{url} ({size}), not ready: {failing}"

@@ -1,0 +1,198 @@
+"""Dead-letter replay, decided from the topic alone: parsing, selection, history, commits."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from chimera.codec import payload_hash
+from chimera.errors import NotFound
+from chimera.kafka.dlq import DeadLetter
+from chimera.kafka.replay import (
+    DeadLetterRecord,
+    Filters,
+    Scan,
+    advance,
+    input_topic_for,
+    plan,
+    resolve_topic,
+)
+from chimera.settings import load_settings
+
+TOPIC = "conversation.dlq"
+
+
+def record(
+    partition: int,
+    offset: int,
+    event_id: str | None = "evt-1",
+    *,
+    reason: str = "llm_permanent",
+    replay_count: int = 0,
+    ts: int | None = None,
+    payload: dict[str, Any] | None = None,
+    extra: tuple[tuple[str, bytes], ...] = (("h", b"v"),),
+) -> DeadLetterRecord:
+    """A dead letter as the bridge or a worker writes it, read back from the topic."""
+    body = payload if payload is not None else {"event_id": event_id, "topic": "Cars?"}
+    letter = DeadLetter(
+        key=b"t-1",
+        value=json.dumps(body).encode(),
+        reason=reason,
+        error_class="SafetyBlocked",
+        error_message="blocked",
+        original_topic="conversation.new",
+        original_partition=2,
+        original_offset=17,
+        event_id=event_id,
+        attempts=3,
+        replay_count=replay_count,
+        headers=extra,
+    )
+    consumed = SimpleNamespace(
+        topic=TOPIC,
+        partition=partition,
+        offset=offset,
+        timestamp=ts if ts is not None else 1_000 * (offset + 1) + partition,
+        key=letter.key,
+        value=letter.value,
+        headers=letter.record_headers(),
+    )
+    return DeadLetterRecord.from_record(consumed)
+
+
+def scan(*records: DeadLetterRecord, partitions: int = 2) -> Scan:
+    ends = {p: 0 for p in range(partitions)}
+    for r in records:
+        ends[r.partition] = max(ends[r.partition], r.offset + 1)
+    return Scan(TOPIC, tuple(sorted(records, key=lambda r: (r.partition, r.offset))), ends)
+
+
+def test_a_record_is_read_with_its_dead_letter_headers() -> None:
+    letter = record(1, 4, replay_count=2)
+    assert (letter.event_id, letter.reason, letter.error_class) == (
+        "evt-1",
+        "llm_permanent",
+        "SafetyBlocked",
+    )
+    assert (letter.attempts, letter.replay_count) == (3, 2)
+    assert letter.origin == "conversation.new[2]@17"
+    assert letter.where == "conversation.dlq[1]@4"
+    assert letter.digest == payload_hash({"event_id": "evt-1", "topic": "Cars?"})
+    view = letter.as_dict(now=letter.failed_at + 90)
+    assert view["age_s"] == 90 and view["key"] == "t-1"
+    assert ["x-dlq-reason", "llm_permanent"] in view["headers"]
+
+
+def test_without_the_event_id_header_the_value_names_the_event() -> None:
+    letter = record(0, 0, event_id=None, payload={"event_id": "evt-9", "topic": "x"})
+    assert letter.event_id == "evt-9"
+    assert record(0, 0, event_id=None, payload={"topic": "x"}).event_id is None
+
+
+def test_replay_headers_are_the_original_ones_with_the_count_bumped() -> None:
+    letter = record(0, 0, extra=(("h", b"v"), ("traceparent", b"00-ab-cd-01")))
+    assert letter.replay_headers(1) == [
+        ("h", b"v"),
+        ("traceparent", b"00-ab-cd-01"),
+        ("x-replay-count", b"1"),
+    ]
+
+
+def test_topics_resolve_by_role_or_configured_name() -> None:
+    settings = load_settings(topic_conversation_dlq="conv.dead")
+    assert resolve_topic(settings, "conversation.dlq") == "conv.dead"
+    assert resolve_topic(settings, "conv.dead") == "conv.dead"
+    assert resolve_topic(settings, "analysis.dlq") == "analysis.dlq"
+    with pytest.raises(NotFound, match="not a dead-letter topic"):
+        resolve_topic(settings, "conversation.new")
+    assert input_topic_for(settings, "analysis.dlq") == settings.topic_analysis_tasks
+    assert input_topic_for(settings, "conv.dead") == settings.topic_conversation_new
+
+
+def test_without_filters_only_records_past_the_committed_offsets_are_considered() -> None:
+    records = [record(0, 0, "evt-a"), record(0, 1, "evt-b"), record(1, 0, "evt-c")]
+    chosen = plan(scan(*records), {0: 1, 1: None}, Filters(), max_replays=3)
+    assert [c.letter.event_id for c in chosen] == ["evt-c", "evt-b"]  # oldest first
+    assert all(c.skip is None and c.replays == 0 for c in chosen)
+
+
+def test_filters_search_from_the_beginning() -> None:
+    records = [
+        record(0, 0, "evt-a", reason="schema_invalid"),
+        record(0, 1, "evt-b"),
+        record(1, 0, "evt-c", reason="schema_invalid"),
+    ]
+    everything_committed = {0: 2, 1: 1}
+    by_id = plan(scan(*records), everything_committed, Filters(event_id="evt-a"), 3)
+    assert [c.letter.event_id for c in by_id] == ["evt-a"]
+    by_reason = plan(scan(*records), everything_committed, Filters(reason="schema_invalid"), 3)
+    assert [c.letter.event_id for c in by_reason] == ["evt-a", "evt-c"]
+    both = plan(scan(*records), everything_committed, Filters("evt-c", "llm_permanent"), 3)
+    assert both == []
+
+
+def test_only_the_latest_dead_letter_of_an_event_is_replayed() -> None:
+    first, again = record(0, 0, "evt-a"), record(1, 3, "evt-a", replay_count=1)
+    chosen = plan(scan(first, again), {}, Filters(), max_replays=3)
+    assert [(c.letter, c.skip is None) for c in chosen] == [(first, False), (again, True)]
+    assert "superseded by a later dead letter of the event (conversation.dlq[1]@3)" in str(
+        chosen[0].skip
+    )
+    assert chosen[1].replays == 1
+
+
+def test_another_payload_under_the_same_id_has_its_own_history() -> None:
+    original = record(0, 0, "evt-a")
+    conflicting = record(
+        0, 1, "evt-a", reason="conflicting_duplicate", payload={"event_id": "evt-a", "topic": "?"}
+    )
+    chosen = plan(scan(original, conflicting), {}, Filters(), max_replays=3)
+    assert [c.skip for c in chosen] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("history", "replays"),
+    [
+        ([0], 0),
+        ([2], 2),  # the header says so
+        ([3], 3),
+        ([0, 0], 1),  # re-dead-lettered without the header carried forward
+        ([1, 0, 0], 2),
+        ([0, 2], 2),
+    ],
+)
+def test_an_events_replay_count_comes_from_its_history(history: list[int], replays: int) -> None:
+    records = [record(0, i, "evt-a", replay_count=count) for i, count in enumerate(history)]
+    latest = plan(scan(*records), {}, Filters(), max_replays=10)[-1]
+    assert (latest.replays, latest.skip) == (replays, None)
+
+
+def test_a_record_replayed_as_often_as_allowed_is_refused() -> None:
+    (at_limit,) = plan(scan(record(0, 0, replay_count=3)), {}, Filters(), max_replays=3)
+    assert at_limit.skip == "replayed 3 times already; the limit is 3 (CHIMERA_DLQ_MAX_REPLAYS)"
+    (once,) = plan(scan(record(0, 0, replay_count=1)), {}, Filters(), max_replays=1)
+    assert once.skip is not None and "replayed 1 time already" in once.skip
+    (disabled,) = plan(scan(record(0, 0)), {}, Filters(), max_replays=0)
+    assert disabled.skip is not None
+
+
+def test_records_without_an_event_id_stand_alone() -> None:
+    records = [record(0, 0, None, payload={"x": 1}), record(0, 1, None, payload={"x": 1})]
+    assert [c.skip for c in plan(scan(*records), {}, Filters(), 3)] == [None, None]
+
+
+def test_commits_move_over_an_unbroken_run_of_dealt_with_records() -> None:
+    records = [record(0, 0), record(0, 1), record(0, 2), record(1, 5), record(1, 6)]
+    s = scan(*records, partitions=3)
+    # All dealt with: up to the end offsets; an empty partition is left alone.
+    everything = {(r.partition, r.offset) for r in records}
+    assert advance(s, {}, everything) == {0: 3, 1: 7}
+    # A gap stops the commit where the first record not dealt with sits.
+    assert advance(s, {}, {(0, 0), (0, 2), (1, 6)}) == {0: 1}
+    # Records below the committed offset do not matter; nothing new, no commit.
+    assert advance(s, {0: 2, 1: 7}, {(0, 2)}) == {0: 3}
+    assert advance(s, {0: 3, 1: 7}, set()) == {}
