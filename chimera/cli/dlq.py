@@ -8,13 +8,8 @@ import time
 import click
 
 from chimera.errors import NotFound
-from chimera.kafka.replay import (
-    DeadLetterRecord,
-    Filters,
-    list_dead_letters,
-    replay,
-    resolve_topic,
-)
+from chimera.kafka.letters import DeadLetterRecord, list_dead_letters, resolve_topic
+from chimera.kafka.replay import Filters, replay
 from chimera.settings import get_settings
 
 _COLUMNS = ("EVENT ID", "REASON", "ERROR CLASS", "ATTEMPTS", "AGE", "REPLAYS", "FROM", "AT")

@@ -11,15 +11,8 @@ import pytest
 from chimera.codec import payload_hash
 from chimera.errors import NotFound
 from chimera.kafka.dlq import DeadLetter
-from chimera.kafka.replay import (
-    DeadLetterRecord,
-    Filters,
-    Scan,
-    advance,
-    input_topic_for,
-    plan,
-    resolve_topic,
-)
+from chimera.kafka.letters import DeadLetterRecord, Scan, input_topic_for, resolve_topic
+from chimera.kafka.replay import Filters, advance, plan
 from chimera.settings import load_settings
 
 TOPIC = "conversation.dlq"

@@ -14,11 +14,11 @@ from chimera.codec import payload_hash
 from chimera.inbox import Inbox, Source
 from chimera.kafka.clients import make_consumer, make_producer
 from chimera.kafka.dlq import DeadLetter, dead_letter
+from chimera.kafka.letters import list_dead_letters
 from chimera.kafka.replay import (
     Action,
     Filters,
     ReplayReport,
-    list_dead_letters,
     replay,
     replay_group,
 )
