@@ -5,9 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+SOAK_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv services browser db test lint typecheck check fmt up down status demo bench clean
+.PHONY: help venv services browser db test lint typecheck check fmt up down status demo bench soak clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +64,9 @@ bench: venv services  ## Benchmarks (results in bench/results.json and bench/poo
 	PYTHONPATH=. $(PY) bench/pool_choice.py
 	PYTHONPATH=. $(PY) bench/conversation.py
 	PYTHONPATH=. $(PY) bench/analysis.py
+
+soak: venv services  ## Soak the local stack: thousands of events, faults, a report (SOAK_ARGS="--help")
+	$(PY) -m soak.run $(SOAK_ARGS)
 
 clean:  ## Remove the virtualenv, caches and local state
 	rm -rf $(VENV) .chimera .mypy_cache .ruff_cache *.egg-info

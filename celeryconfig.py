@@ -42,6 +42,9 @@ broker_transport_options = {
     # timeout) and puts them back.  kombu's default is every 10 x 10 = 100 s.
     "unacked_restore_interval": _s.unacked_restore_interval_s,
     "unacked_restore_throttle": 1,
+    # A worker killed inside its sweep leaves the sweep's lock behind: nothing is
+    # restored until it expires.
+    "unacked_mutex_expire": _s.unacked_mutex_expire_s,
 }
 result_backend_transport_options = {
     "visibility_timeout": _s.visibility_timeout_s,

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
+from chimera import defaults as d
 from chimera.errors import (
     EventTooLarge,
     InvalidJSON,
@@ -56,18 +57,24 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _check_text(obj: dict[str, Any]) -> None:
-    """Raise the precise ``InputError`` for a string no store can hold."""
+    """Raise the precise ``InputError`` for a string no store can hold, or nesting
+    deeper than ``MAX_JSON_DEPTH``."""
     event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
-    stack: list[tuple[str, Any]] = [("", obj)]
+    stack: list[tuple[str, Any, int]] = [("", obj, 1)]
     while stack:
-        where, value = stack.pop()
+        where, value, depth = stack.pop()
+        if isinstance(value, dict | list) and depth > d.MAX_JSON_DEPTH:
+            raise InvalidJSON(
+                f"message is nested too deeply (more than {d.MAX_JSON_DEPTH} levels)",
+                event_id=event_id,
+            )
         if isinstance(value, dict):
             for key, item in value.items():
-                field = f"{where}.{key}" if where else key
-                stack.append((field, key))
-                stack.append((field, item))
+                field = f"{where}.{key}" if where else key or '""'  # name the empty key too
+                stack.append((field, key, depth))
+                stack.append((field, item, depth + 1))
         elif isinstance(value, list):
-            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+            stack.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
         elif isinstance(value, str) and (bad := _UNSTORABLE.search(value)):
             if bad.group() == "\x00":
                 message = "must not contain NUL characters"
@@ -110,7 +117,12 @@ def payload_hash(obj: dict[str, Any]) -> str:
 def validate_event(
     model: type[M], obj: dict[str, Any], *, context: dict[str, Any] | None = None
 ) -> M:
-    """Validate ``obj`` against ``model``; errors name every offending field."""
+    """Validate ``obj`` against ``model``; errors name every offending field.
+
+    Text no store can hold (NUL, unpaired surrogates) is refused here too, for
+    objects that were not parsed by ``parse_json_object`` (the CLI's, the topic queue's).
+    """
+    _check_text(obj)
     event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
     event_id = event_id or None
     version = obj.get("schema_version", 1)

@@ -45,6 +45,10 @@ REDIS_HEALTH_CHECK_INTERVAL_S: Final = 25
 # Key names below are joined to the configured prefix.
 KEY_TOPICS_QUEUE: Final = "topics:queue"  # DESIGN.md: unprefixed name `topics:queue`
 KEY_HEARTBEAT: Final = "heartbeat"  # heartbeat:<component>[:<instance>]
+KEY_TASK_STARTS: Final = "starts"  # starts:<task id>: runs begun and not finished
+# A task whose runs died with their worker this many times is not run again: a task
+# that kills its worker would otherwise be redelivered for ever (celery#9082).
+TASK_MAX_CRASHES: Final = 3
 TOPICS_CAPACITY: Final = 50
 TOPICS_BATCH: Final = 20
 TOPICS_DRAIN_INTERVAL_S: Final = 5.0
@@ -77,6 +81,9 @@ TASK_TIME_LIMIT_S: Final = 300
 # time limits must stay below half of it (RELIABILITY.md).
 VISIBILITY_TIMEOUT_S: Final = 3_600
 UNACKED_RESTORE_INTERVAL_S: Final = 10
+# The restore sweep's lock expires this long after a worker died holding it (kombu's
+# default); no dead worker's task comes back while it is held.
+UNACKED_MUTEX_EXPIRE_S: Final = 300
 # Longer than the longest chord, so a late header still finds its group.
 RESULT_EXPIRES_S: Final = 86_400
 WORKER_SOFT_SHUTDOWN_TIMEOUT_S: Final = 30.0
@@ -101,6 +108,9 @@ DEFAULT_PARTICIPANTS: Final = (
 MAX_EVENT_BYTES: Final = 1_048_576
 MAX_SEGMENTS: Final = 2_000
 MAX_TEXT_CHARS: Final = 200_000
+# Deeper JSON is refused: near Python's recursion limit a payload that parses can still
+# fail to serialise a few frames further down (storing it, re-reading it in a task).
+MAX_JSON_DEPTH: Final = 100
 
 # --- LLM governance ------------------------------------------------------------------
 RATE_LIMIT_REQUESTS_PER_MINUTE: Final = 60

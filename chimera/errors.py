@@ -47,6 +47,7 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     │       └── ProviderNotConfigured   no key and no base URL for the provider
     ├── AnalysisFailed                  every analysis of a run failed; dead-lettered
     ├── AnalysisAbandoned               re-driven too often without finishing
+    ├── CrashLoop                       a task's runs keep dying with their worker
     └── StackError                      the local process stack failed
         └── PortInUse
 """
@@ -270,6 +271,12 @@ class AnalysisFailed(ChimeraError):
 
 class AnalysisAbandoned(ChimeraError):
     """Recorded when the reconciler gives up on an analysis event."""
+
+
+class CrashLoop(ChimeraError):
+    """Raised (recorded) when a task's runs died with their worker too often to try again."""
+
+    dlq_reason: ClassVar[str] = "worker_lost"
 
 
 class StackError(ChimeraError):

@@ -198,6 +198,7 @@ class Settings(BaseSettings):
     task_time_limit_s: PositiveInt = d.TASK_TIME_LIMIT_S
     visibility_timeout_s: PositiveInt = d.VISIBILITY_TIMEOUT_S
     unacked_restore_interval_s: PositiveInt = d.UNACKED_RESTORE_INTERVAL_S
+    unacked_mutex_expire_s: PositiveInt = d.UNACKED_MUTEX_EXPIRE_S
     result_expires_s: PositiveInt = d.RESULT_EXPIRES_S
     worker_soft_shutdown_timeout_s: Annotated[float, Field(ge=0)] = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S
     heartbeat_interval_s: PositiveFloat = d.HEARTBEAT_INTERVAL_S

@@ -14,11 +14,12 @@ from celery import Task, chord, shared_task
 
 from chimera import defaults as d
 from chimera.analysis.runner import PartResult
-from chimera.errors import ChimeraError, LLMRetryable, ServiceUnavailable
+from chimera.crashes import CrashCounter
+from chimera.errors import ChimeraError, CrashLoop, LLMRetryable, ServiceUnavailable
 from chimera.models import ANALYSIS_KINDS
 from chimera.retry import compute_backoff
-from tasks.policy import MAX_PLUMBING_RETRIES, plumbing_retry
-from tasks.runtime import runtime
+from tasks.policy import MAX_PLUMBING_RETRIES, counted_run, plumbing_retry
+from tasks.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,20 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
     log.info("analysis %s: chord of %d sent for event %s", run, len(header), event_id)
 
 
-@shared_task(name="chimera.analysis.part", bind=True, acks_late=True)
+# max_retries=None: CHIMERA_ANALYSIS_MAX_RETRIES bounds the LLM retries, not Celery's 3.
+@shared_task(name="chimera.analysis.part", bind=True, acks_late=True, max_retries=None)
 def part(self: Task, event_id: str, kind: str, attempt: int = 1) -> dict[str, Any]:
-    """One analysis: its result, ok or error; retried while the failure may pass."""
+    """One analysis: its result, ok or error; retried while the failure may pass.  One
+    whose runs keep dying with their worker reports an error instead of running again."""
     rt = runtime()
+    with counted_run(self, rt.crashes) as crashes:
+        if CrashCounter.exhausted(crashes):
+            error = CrashLoop(f"{kind} died with its worker {crashes} times", event_id=event_id)
+            return _give_up(event_id, kind, error, attempt)
+        return _part(self, rt, event_id, kind, attempt)
+
+
+def _part(self: Task, rt: Runtime, event_id: str, kind: str, attempt: int) -> dict[str, Any]:
     service = rt.analysis
     try:
         return service.run_part(event_id, kind, attempt=attempt).to_dict()

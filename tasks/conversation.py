@@ -13,8 +13,10 @@ import logging
 from celery import Task, chain, shared_task
 
 from chimera import defaults as d
+from chimera.crashes import CrashCounter
 from chimera.errors import (
     ChimeraError,
+    CrashLoop,
     LLMPermanent,
     LLMRetryable,
     LockNotAcquired,
@@ -24,8 +26,8 @@ from chimera.errors import (
 from chimera.ids import finalize_task_id, turn_task_id
 from chimera.retry import compute_backoff
 from tasks.handoff import send_handoff
-from tasks.policy import plumbing_retry
-from tasks.runtime import runtime
+from tasks.policy import counted_run, plumbing_retry
+from tasks.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,40 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
     log.info("conversation %s: chain of %d steps sent", cid, len(steps))
 
 
-@shared_task(name="chimera.conversation.turn", bind=True, acks_late=True, ignore_result=True)
+# max_retries=None: Celery's own cap (3 by default, also where retry() passes None)
+# would end a turn's LLM retries before CHIMERA_TURN_MAX_RETRIES, which bounds them.
+@shared_task(
+    name="chimera.conversation.turn",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=None,
+)
 def turn(self: Task, conversation_id: str, turn_index: int, attempt: int = 1) -> None:
     """Run one turn; retry what may pass, fail the conversation on what will not.
 
-    ``attempt`` counts LLM attempts only; waiting for the lock is not one.
+    ``attempt`` counts LLM attempts only; waiting for the lock is not one.  A turn
+    whose runs keep dying with their worker fails the conversation instead.
     """
     rt = runtime()
+    with counted_run(self, rt.crashes) as crashes:
+        if CrashCounter.exhausted(crashes):
+            _stop_chain(self)
+            error = CrashLoop(
+                f"turn {turn_index} died with its worker {crashes} times",
+                conversation_id=conversation_id,
+            )
+            try:
+                rt.conversations.fail(
+                    conversation_id, error, reason=CrashLoop.dlq_reason, attempts=crashes
+                )
+            except (LockNotAcquired, ServiceUnavailable) as exc:
+                raise plumbing_retry(self, exc) from exc  # the retry gives up again
+            return
+        _turn(self, rt, conversation_id, turn_index, attempt)
+
+
+def _turn(self: Task, rt: Runtime, conversation_id: str, turn_index: int, attempt: int) -> None:
     engine = rt.conversations
     try:
         outcome = engine.run_turn(conversation_id, turn_index, attempt=attempt)

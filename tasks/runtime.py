@@ -22,6 +22,7 @@ from chimera.conversation.engine import ConversationEngine
 from chimera.conversation.repository import ConversationRepository
 from chimera.conversation.sink import KafkaEventSink
 from chimera.conversation.store import StateStore
+from chimera.crashes import CrashCounter
 from chimera.db.engine import make_engine
 from chimera.inbox import Inbox
 from chimera.kafka.clients import make_producer
@@ -49,6 +50,10 @@ class Runtime:
     @functools.cached_property
     def producer(self) -> KafkaProducer:
         return make_producer(self.settings)
+
+    @functools.cached_property
+    def crashes(self) -> CrashCounter:
+        return CrashCounter(self.redis, self.settings)
 
     @functools.cached_property
     def inbox(self) -> Inbox:

@@ -21,11 +21,26 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(2)
     except ChimeraError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(1)
 
 
-__all__ = ["cli", "main"]
+#: Where SQLAlchemy's additions to a driver's message begin (the statement, its
+#: parameters, a link): nothing from there on tells an operator more.
+_NOISE = ("[SQL:", "[parameters:", "(Background on this error at:")
+
+
+def one_line(exc: ChimeraError) -> str:
+    """The error's message on one line, with the ids it concerns."""
+    kept: list[str] = []
+    for line in exc.message.splitlines():
+        if line.strip().startswith(_NOISE):
+            break
+        kept.append(line.strip())
+    return " ".join(filter(None, kept)) + str(exc).removeprefix(exc.message)
+
+
+__all__ = ["cli", "main", "one_line"]

@@ -21,6 +21,7 @@ from typing import BinaryIO, TextIO
 
 import click
 
+from chimera.cli.types import FiniteFloatRange
 from chimera.conversation.ending import ending_of
 from chimera.conversation.export import export_conversations
 from chimera.conversation.formats import FORMATS, Format, LineError, ParsedConversation, read_jsonl
@@ -44,7 +45,7 @@ _DEFAULT_MAX_TURNS = 10
 )
 @click.option(
     "--min-quality",
-    type=click.FloatRange(0.0, 1.0),
+    type=FiniteFloatRange(0.0, 1.0),
     default=None,
     help="Only conversations scored at least this (0-1).",
 )

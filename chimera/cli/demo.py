@@ -7,6 +7,7 @@ import sys
 import click
 
 from chimera import stack
+from chimera.cli.types import FiniteFloatRange
 from chimera.db.engine import make_engine
 from chimera.demo import Demo, bundle_lines, conversation_table, load_samples, transcript_lines
 from chimera.errors import ChimeraError
@@ -19,7 +20,7 @@ from chimera.stack.control import uses_simulator
 @click.command("demo")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=10),
+    type=FiniteFloatRange(min=10),
     default=300,
     show_default=True,
     help="Seconds to wait for the conversations and analyses.",

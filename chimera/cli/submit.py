@@ -135,7 +135,8 @@ def submit_analysis(
     settings = get_settings()
     paragraphs = list(segments)
     if segments_file is not None:
-        paragraphs += [p for p in segments_file.read().split("\n\n") if p.strip()]
+        text = read_text(segments_file, "--segments-file")
+        paragraphs += [p for p in text.split("\n\n") if p.strip()]
     event: dict[str, Any] = {
         "event_id": event_id or f"cli-{uuid.uuid4().hex}",
         "context_id": context_id,
@@ -164,6 +165,17 @@ def submit_analysis(
     )
 
 
+def read_text(source: TextIO, param: str) -> str:
+    """The whole of ``source``; a file that is not UTF-8 is a usage error naming it."""
+    try:
+        return source.read()
+    except UnicodeDecodeError as exc:
+        name = getattr(source, "name", "-")
+        raise click.BadParameter(
+            f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})", param_hint=param
+        ) from None
+
+
 def parse_segment(text: str) -> dict[str, str]:
     """``SPEAKER: TEXT`` -> a segment."""
     speaker, sep, said = text.strip().partition(":")
@@ -189,7 +201,7 @@ def topics_group() -> None:
 def topics_push(source: TextIO) -> None:
     """Push topics from SOURCE (JSON objects or plain strings, one per line; - for stdin)."""
     settings = get_settings()
-    items = [line.strip() for line in source if line.strip()]
+    items = [line.strip() for line in read_text(source, "SOURCE").split("\n") if line.strip()]
     for n, item in enumerate(items, 1):
         if item.startswith("{"):
             try:

@@ -58,8 +58,12 @@ return 0
 """
 
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+-- No state (finished, or never made): the fence counter this lease's acquisition
+-- incremented guards nothing, and would outlive the conversation by the state TTL.
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('DEL', KEYS[2]) end
+return 1
 """
 
 _SAVE = """
@@ -204,7 +208,9 @@ class StateStore:
 
     def release(self, lease: Lease) -> None:
         try:
-            self._release(keys=[self._key(lease.conversation_id, "lock")], args=[lease.value])
+            cid = lease.conversation_id
+            keys = [self._key(cid, "lock"), self._key(cid, "fence"), self._key(cid, "state")]
+            self._release(keys=keys, args=[lease.value])
         except RedisError as exc:  # it expires by itself
             log.warning("could not release the lock of %s: %s", lease.conversation_id, exc)
 

@@ -29,6 +29,8 @@ def client_config(settings: Settings) -> dict[str, Any]:
         "bootstrap_servers": settings.bootstrap_servers,
         "security_protocol": settings.kafka_security_protocol,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
+        # Else kafka-python waits its own 30 s for a first broker, whatever the settings say.
+        "bootstrap_timeout_ms": settings.kafka_request_timeout_ms,
         "client_id": settings.otel_service_name,
     }
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):

@@ -33,7 +33,10 @@ class AnalysisFields(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     context_id: Identifier
-    language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    # At most 16: the width of analysis_runs.language (longer would fail only after paying).
+    language: str = Field(
+        default="en", max_length=16, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+    )
     segments: tuple[Segment, ...] | None = Field(
         default=None, min_length=1, max_length=d.MAX_SEGMENTS
     )

@@ -30,4 +30,5 @@ class InputEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
     event_id: EventId
-    schema_version: int = Field(default=1, ge=1)
+    # Strict: 2.0 or true would otherwise be coerced past the codec's version check.
+    schema_version: int = Field(default=1, ge=1, strict=True)

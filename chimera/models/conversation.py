@@ -36,6 +36,12 @@ def _limits(info: ValidationInfo) -> ConversationLimits:
     return limits if isinstance(limits, ConversationLimits) else ConversationLimits()
 
 
+def _no_bool(v: Any) -> None:
+    """A turn count is a number; pydantic would take ``true`` as 1."""
+    if isinstance(v, bool):
+        raise ValueError("Input should be a valid integer, not a boolean")
+
+
 class TopicSpec(BaseModel):
     """What the conversation is about."""
 
@@ -78,6 +84,7 @@ class ConversationRequest(InputEvent):
     @field_validator("max_turns", mode="before")
     @classmethod
     def _default_max_turns(cls, v: Any, info: ValidationInfo) -> Any:
+        _no_bool(v)
         return _limits(info).max_turns if v is None else v
 
     @field_validator("max_turns")
@@ -91,6 +98,7 @@ class ConversationRequest(InputEvent):
     @field_validator("min_turns", mode="before")
     @classmethod
     def _default_min_turns(cls, v: Any, info: ValidationInfo) -> Any:
+        _no_bool(v)
         if v is not None:
             return v
         return min(_limits(info).min_turns, info.data.get("max_turns") or 1)

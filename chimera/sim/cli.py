@@ -28,9 +28,19 @@ def _fault_rates(
             if not sep:
                 raise ValueError("expected KIND=P")
             specs.append(FaultSpec.model_validate({"kind": kind.strip(), "rate": float(rate)}))
-        except (ValueError, ValidationError) as exc:
-            raise click.BadParameter(f"{value!r}: {exc}") from exc
+        except ValidationError as exc:
+            raise click.BadParameter(f"{value!r}: {_one_line(exc)}") from None
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r}: {exc}") from None
     return tuple(specs)
+
+
+def _one_line(exc: ValidationError) -> str:
+    """A pydantic error as one line: each field and what is wrong with it."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    )
 
 
 @click.command("sim")
@@ -103,16 +113,19 @@ def sim(
     if not logging.getLogger().handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("chimera.sim").setLevel(log_level.upper())
-    config = SimConfig(
-        host=host,
-        port=port,
-        seed=seed,
-        ttft_ms=ttft_ms,
-        ms_per_token=ms_per_token,
-        limits=Limits(rpm=rpm, itpm=itpm, otpm=otpm),
-        faults=fault_rates,
-        timeout_fault_delay_s=timeout_fault_delay_s,
-    )
+    try:
+        config = SimConfig(
+            host=host,
+            port=port,
+            seed=seed,
+            ttft_ms=ttft_ms,
+            ms_per_token=ms_per_token,
+            limits=Limits(rpm=rpm, itpm=itpm, otpm=otpm),
+            faults=fault_rates,
+            timeout_fault_delay_s=timeout_fault_delay_s,
+        )
+    except ValidationError as exc:
+        raise click.UsageError(_one_line(exc)) from None
     simulator = Simulator(config)
     try:
         simulator.start()

@@ -90,5 +90,17 @@ def test_a_retryable_error_is_retried_without_paying_twice(flow: Flow, sim_calls
     assert len(flow.turns(cid)) == 2
 
 
+def test_retries_go_past_celerys_default_cap_of_three(flow: Flow, sim_calls: Any) -> None:
+    """CHIMERA_TURN_MAX_RETRIES (8) bounds a turn's LLM retries, not Celery's default 3."""
+    sim_calls.add_fault("overloaded", provider="anthropic", count=4)
+    event = flow.event(min_turns=2, max_turns=2)
+    cid = flow.submit(event)
+    flow.wait(cid)
+    calls = flow.llm_calls(cid)
+    assert [c.status for c in calls] == ["error"] * 4 + ["ok", "ok"]
+    assert [c.attempt for c in calls][:5] == [1, 2, 3, 4, 5]
+    assert len(flow.turns(cid)) == 2
+
+
 def test_ids_are_derived_from_the_event() -> None:
     assert conversation_id("evt-1") == conversation_id("evt-1") != conversation_id("evt-2")

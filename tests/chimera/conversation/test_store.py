@@ -36,12 +36,29 @@ def test_state_is_created_once(store: StateStore) -> None:
 
 
 def test_the_lease_is_exclusive(store: StateStore) -> None:
+    store.create(a_state())
     first = store.acquire("conv-1")
     with pytest.raises(LockNotAcquired) as info:
         store.acquire("conv-1")
     assert info.value.retryable
     store.release(first)
     assert store.acquire("conv-1").token > first.token
+
+
+def test_a_lease_on_a_conversation_without_state_leaves_no_fence_behind(
+    store: StateStore, redis_client: Any
+) -> None:
+    """A late task of a finished conversation takes and releases its lease: the fence
+    counter the acquisition made must not outlive it (it guards no state)."""
+    with store.lease("conv-gone"):
+        assert redis_client.exists(store._key("conv-gone", "fence"))
+    assert not redis_client.exists(
+        store._key("conv-gone", "lock"), store._key("conv-gone", "fence")
+    )
+    store.create(a_state())
+    with store.lease("conv-1"):
+        pass
+    assert redis_client.exists(store._key("conv-1", "fence"))  # kept while there is state
 
 
 def test_a_retried_acquire_gets_its_own_lease_back(store: StateStore) -> None:
