@@ -123,6 +123,11 @@ def validate_event(
     objects that were not parsed by ``parse_json_object`` (the CLI's, the topic queue's).
     """
     _check_text(obj)
+    return _validate(model, obj, context=context)
+
+
+def _validate(model: type[M], obj: dict[str, Any], *, context: dict[str, Any] | None) -> M:
+    """``validate_event`` for an object whose text was checked already."""
     event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
     event_id = event_id or None
     version = obj.get("schema_version", 1)
@@ -162,8 +167,8 @@ def decode_event(
     raw: bytes | str | None, kind: EventKind, settings: Settings
 ) -> tuple[ConversationRequest | AnalysisTask, str]:
     """Raw message -> (typed event, payload hash), or the precise ``InputError``."""
-    obj = parse_json_object(raw, max_bytes=settings.max_event_bytes)
-    event = validate_event(_MODELS[kind], obj, context={"limits": limits_from(settings)})
+    obj = parse_json_object(raw, max_bytes=settings.max_event_bytes)  # checks the text
+    event = _validate(_MODELS[kind], obj, context={"limits": limits_from(settings)})
     return event, payload_hash(obj)
 
 
