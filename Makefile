@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 SOAK_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv services browser db test lint typecheck check fmt up down status demo bench soak clean
@@ -59,11 +60,8 @@ status: venv  ## One line per component
 demo: venv services  ## Bring the stack up, run sample conversations and analyses, show the results
 	$(PY) -m chimera demo
 
-bench: venv services  ## Benchmarks (results in bench/results.json and bench/pool_results.json)
-	PYTHONPATH=. $(PY) bench/llm_overhead.py
-	PYTHONPATH=. $(PY) bench/pool_choice.py
-	PYTHONPATH=. $(PY) bench/conversation.py
-	PYTHONPATH=. $(PY) bench/analysis.py
+bench: venv services  ## Benchmarks, under 10 min (bench/results.json, docs/performance.md; BENCH_ARGS="--help")
+	PYTHONPATH=. $(PY) bench/run.py $(BENCH_ARGS)
 
 soak: venv services  ## Soak the local stack: thousands of events, faults, a report (SOAK_ARGS="--help")
 	$(PY) -m soak.run $(SOAK_ARGS)

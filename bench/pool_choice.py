@@ -357,7 +357,7 @@ def table_row(o: Outcome) -> str:
         ratio += f" ({io.completed}/{io.tasks} done)"
     return (
         f"| {pool} | {o.concurrency} | {fmt(o.noop_ms.get('median'))} "
-        f"| {fmt(o.noop_ms.get('p90'))} | {ratio} | {fmt(io and io.tasks_per_s)} "
+        f"| {fmt(o.noop_ms.get('p90'))} | {ratio} | {fmt(io.tasks_per_s if io else None)} "
         f"| {fmt(o.idle_rss_after_load_mb, '.0f')} |"
     )
 

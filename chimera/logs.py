@@ -99,7 +99,18 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     logging.captureWarnings(True)  # warnings become log lines (JSON in production)
     root.setLevel(settings.log_level)
-    for noisy in ("kafka", "urllib3", "httpx", "httpcore", "alembic"):
+    # One INFO line per HTTP request or LLM call from the client libraries: noise that
+    # costs time on every call (chimera logs what matters about each call itself).
+    for noisy in (
+        "kafka",
+        "urllib3",
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "google_genai",
+        "alembic",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # kafka-python logs every refused connection at ERROR; our callers report
     # unreachable brokers themselves, with context.

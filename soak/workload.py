@@ -135,7 +135,11 @@ def _poison(settings: Settings, rng: random.Random, n: int, valid: list[Record])
     else:  # the id of an earlier event, another payload
         original = rng.choice(valid)
         body = json.loads(original.value or b"{}")
-        body["metadata"] = {"conflicting": n}
+        # Another payload that is valid on its own: only the repeated id is wrong.
+        if original.topic == settings.topic_analysis_tasks:
+            body["language"] = "fr" if body.get("language") != "fr" else "de"
+        else:
+            body["topic"] = f"{body.get('topic', '')} (conflicting {n})"
         return Record(
             original.topic, original.key, _json(body), "poison", original.event_id, kind, tag
         )

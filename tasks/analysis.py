@@ -77,6 +77,7 @@ def _part(self: Task, rt: Runtime, event_id: str, kind: str, attempt: int) -> di
             attempt, base_s=1.0, cap_s=d.ANALYSIS_RETRY_CAP_S, server_hint_s=exc.retry_after_s
         )
         log.info("analysis %s of %s: %s; retry in %.1fs", kind, event_id, exc, delay)
+        service.waiting_to_retry(event_id, kind, delay)
         raise self.retry(
             args=(event_id, kind),
             kwargs={"attempt": attempt + 1},

@@ -112,6 +112,7 @@ def _turn(self: Task, rt: Runtime, conversation_id: str, turn_index: int, attemp
             attempt,
             delay,
         )
+        engine.store.hold(conversation_id, delay + rt.settings.task_time_limit_s)
         raise self.retry(
             args=(conversation_id, turn_index),
             kwargs={"attempt": attempt + 1},

@@ -8,10 +8,12 @@ from typing import Any
 from celery import Task, shared_task
 
 from chimera.analysis.reconcile import reconcile_analyses
+from chimera.conversation.reconcile import ReconcileReport, Redrive
 from chimera.conversation.reconcile import reconcile as reconcile_events
 from chimera.conversation.topic_queue import TopicQueue
+from chimera.errors import ServiceUnavailable
 from tasks.handoff import send_handoff
-from tasks.runtime import runtime
+from tasks.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,6 @@ def drain_topics(self: Task) -> dict[str, Any]:
 def reconcile(self: Task) -> dict[str, Any]:
     """Re-drive conversation and analysis events stuck between received and done."""
     rt = runtime()
-    engine = rt.conversations
 
     def redrive(event_id: str, resume: bool) -> None:
         self.app.send_task(
@@ -62,7 +63,27 @@ def reconcile(self: Task) -> dict[str, Any]:
             ignore_result=True,
         )
 
-    reports = [
+    try:
+        reports = _reconcile_all(rt, redrive, redrive_analysis)
+    except ServiceUnavailable as exc:
+        # The next round (RECONCILE_INTERVAL_S) tries again; nothing was half-done:
+        # each event's re-drive is one inbox update and one task sent.
+        log.warning("reconcile: round cut short, next round retries: %s", exc)
+        return {"skipped": str(exc)}
+    return {
+        "checked": sum(r.checked for r in reports),
+        "redriven": sum(len(r.redriven) for r in reports),
+        "repaired": sum(len(r.repaired) for r in reports),
+        "progressing": sum(r.progressing for r in reports),
+        "given_up": sum(len(r.given_up) for r in reports),
+    }
+
+
+def _reconcile_all(
+    rt: Runtime, redrive: Redrive, redrive_analysis: Redrive
+) -> list[ReconcileReport]:
+    engine = rt.conversations
+    return [
         reconcile_events(
             rt.settings,
             inbox=rt.inbox,
@@ -75,13 +96,8 @@ def reconcile(self: Task) -> dict[str, Any]:
             rt.settings,
             inbox=rt.inbox,
             runs=rt.analysis.runs,
+            parts=rt.analysis.parts,
             redrive=redrive_analysis,
             give_up=rt.analysis.abandon,
         ),
     ]
-    return {
-        "checked": sum(r.checked for r in reports),
-        "redriven": sum(len(r.redriven) for r in reports),
-        "repaired": sum(len(r.repaired) for r in reports),
-        "given_up": sum(len(r.given_up) for r in reports),
-    }

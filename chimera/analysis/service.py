@@ -154,6 +154,7 @@ class AnalysisService:
         spec = prepared.specs[kind]
         if self.runs.status(rid) is not None:  # a late redelivery: the run is recorded, pay nothing
             return PartResult(kind, "error", spec.id, error_class="RunAlreadyRecorded")
+        self.parts.hold(rid, kind, self.settings.task_time_limit_s)
         result = run_once(
             self.llm,
             spec,
@@ -164,6 +165,10 @@ class AnalysisService:
             attempt=attempt,
         )
         return self.parts.put(rid, result)
+
+    def waiting_to_retry(self, event_id: str, kind: str, delay_s: float) -> None:
+        """An analysis will run again in ``delay_s``: its run is slow, not stuck."""
+        self.parts.hold(run_id(event_id), kind, delay_s + self.settings.task_time_limit_s)
 
     def give_up_part(
         self, event_id: str, kind: str, exc: BaseException, *, attempts: int

@@ -66,6 +66,9 @@ def reconcile(
         if state is not None and time.time() - state.updated_at < settings.reconcile_after_s:
             report.progressing += 1  # slow, not stuck
             continue
+        if state is not None and store.active(cid):
+            report.progressing += 1  # a turn holds the lease or waits to retry
+            continue
         if event.attempts >= settings.reconcile_max_attempts:
             give_up(event.event_id, f"not done after {event.attempts} re-drives")
             report.given_up.append(event.event_id)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import redis
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 #: previous step): wait that long before giving the task back to the queue.
 LOCK_WAIT_S = 0.5
 LOCK_POLL_S = 0.01
+#: How long the lease keeper's thread waits without leases before it ends.
+KEEPER_IDLE_S = 30.0
 
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
@@ -84,6 +87,57 @@ class Lease:
         return f"{self.owner}:{self.token}"
 
 
+class _LeaseKeeper:
+    """One thread per process extends every lease held in it, each a third of its TTL
+    after it was taken or last extended (a thread per lease cost a thread start and
+    join on every turn)."""
+
+    def __init__(self, extend: Callable[[Lease], bool]) -> None:
+        self._extend = extend
+        self._due: dict[Lease, tuple[float, float]] = {}  # lease -> (next at, every)
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def hold(self, lease: Lease, every_s: float) -> None:
+        with self._cond:
+            self._due[lease] = (time.monotonic() + every_s, every_s)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # a forked child starts its own
+                self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def drop(self, lease: Lease) -> None:
+        with self._cond:
+            self._due.pop(lease, None)
+
+    def _held(self, lease: Lease) -> bool:
+        with self._cond:
+            return lease in self._due
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._due:  # idle: wait a while for work, else end (hold restarts it)
+                    self._cond.wait(timeout=KEEPER_IDLE_S)
+                    if not self._due:
+                        self._thread = None
+                        return
+                now = time.monotonic()
+                due = [lease for lease, (at, _) in self._due.items() if at <= now]
+                if not due:
+                    soonest = min(at for at, _ in self._due.values())
+                    self._cond.wait(timeout=max(soonest - now, 0.001))
+                    continue
+                for lease in due:
+                    self._due[lease] = (now + self._due[lease][1], self._due[lease][1])
+            for lease in due:  # outside the lock: a round trip each
+                if not self._extend(lease) and self._held(lease):
+                    log.warning("lost the lease of %s while working", lease.conversation_id)
+                    self.drop(lease)
+
+
 class StateStore:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self._redis = client
@@ -97,6 +151,7 @@ class StateStore:
         #: Short, because the holder extends it every third of it while it works: a
         #: dead holder's lease frees the conversation within one TTL.
         self.lease_ttl_ms = int(settings.conversation_lock_ttl_s * 1000)
+        self._keeper = _LeaseKeeper(self.extend)
 
     def _key(self, cid: str, *parts: str) -> str:
         return self._settings.redis_key("conv", f"{{{cid}}}", *parts)
@@ -143,10 +198,24 @@ class StateStore:
                 conversation_id=cid,
             )
 
+    def hold(self, cid: str, seconds: float) -> None:
+        """Mark the conversation active for ``seconds`` (a turn waits to retry).  Best
+        effort: without the mark the reconciler may resume the chain early, which the
+        lease and the stored outputs make safe, not free."""
+        with contextlib.suppress(RedisError):
+            self._redis.set(self._key(cid, "active"), "1", px=max(1, int(seconds * 1000)))
+
+    def active(self, cid: str) -> bool:
+        """True while a turn holds the lease or waits to retry."""
+        try:
+            return bool(self._redis.exists(self._key(cid, "lock"), self._key(cid, "active")))
+        except RedisError as exc:
+            raise RedisUnavailable(f"cannot read the lease: {exc}", conversation_id=cid) from exc
+
     def delete(self, cid: str) -> None:
         """Forget a finished conversation's state, lock, fence and stored outputs."""
         try:
-            keys = [self._key(cid, "state"), self._key(cid, "fence")]
+            keys = [self._key(cid, "state"), self._key(cid, "fence"), self._key(cid, "active")]
             keys += list(self._redis.scan_iter(match=self._key(cid, "turn", "*"), count=100))
             self._redis.delete(*keys)
         except RedisError as exc:
@@ -216,21 +285,11 @@ class StateStore:
 
     @contextlib.contextmanager
     def lease(self, cid: str, *, wait_s: float = LOCK_WAIT_S) -> Iterator[Lease]:
-        """Hold the lease for the block, extending it in the background every third of its TTL."""
+        """Hold the lease for the block, extended every third of its TTL while it runs."""
         lease = self.acquire(cid, wait_s=wait_s)
-        stop = threading.Event()
-
-        def keep() -> None:
-            while not stop.wait(self.lease_ttl_ms / 3000):
-                if not self.extend(lease):
-                    log.warning("lost the lease of %s while working", cid)
-                    return
-
-        keeper = threading.Thread(target=keep, name=f"lease-{cid}", daemon=True)
-        keeper.start()
+        self._keeper.hold(lease, self.lease_ttl_ms / 3000)
         try:
             yield lease
         finally:
-            stop.set()
-            keeper.join()
+            self._keeper.drop(lease)
             self.release(lease)

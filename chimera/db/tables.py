@@ -172,6 +172,8 @@ class LLMCall(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    # Given by the writer: a batch retried after a lost COMMIT reply inserts nothing twice.
+    call_id: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(200))
     prompt_ref: Mapped[str | None] = mapped_column(String(200))

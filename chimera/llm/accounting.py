@@ -5,18 +5,22 @@ batches (every ``flush_interval_s``, or sooner when a batch fills): a
 synchronous insert and commit costs ~1-2 ms, more than everything else the
 layer adds to a call.  ``flush()`` blocks until every recorded row is in
 Postgres; ``close()`` flushes and stops the writer (worker shutdown calls it).
-A failed batch is kept and retried with backoff; only past ``max_pending``
-rows are dropped, and counted.  What a SIGKILL can lose is the last interval's
-rows.  ``flush_interval_s=0`` writes each row before ``record`` returns.
+A failed batch is kept and retried with backoff (each row carries its own
+``call_id``, so a batch that was written but reported failed inserts nothing
+twice); only past ``max_pending`` rows are dropped, and counted.  What a SIGKILL
+can lose is the last interval's rows.  ``flush_interval_s=0`` writes each row before
+``record`` returns.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import metrics
@@ -81,6 +85,7 @@ class Accountant:
 
         meta = request.meta
         row = {
+            "call_id": uuid.uuid4().hex,
             "provider": provider,
             "model": model,
             "prompt_ref": meta.prompt_ref,
@@ -105,8 +110,9 @@ class Accountant:
     # --- writing --------------------------------------------------------------------------
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
+        # A retried batch may have been written already (its COMMIT's reply was lost).
         with self._engine.begin() as conn:
-            conn.execute(insert(LLMCall), rows)
+            conn.execute(insert(LLMCall).on_conflict_do_nothing(index_elements=["call_id"]), rows)
 
     def _write_now(self, rows: list[dict[str, Any]]) -> None:
         try:

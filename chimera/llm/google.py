@@ -52,7 +52,12 @@ class GoogleProvider:
 
     def complete(self, request: LLMRequest) -> Completion:
         ids: dict[str, Any] = {"provider": self.name, "model": request.model}
-        config: dict[str, Any] = {"max_output_tokens": request.max_output_tokens}
+        config: dict[str, Any] = {
+            "max_output_tokens": request.max_output_tokens,
+            # No tools are passed, so there is nothing to call automatically: skip the
+            # SDK's function-calling loop (a deep copy of the config and a log line per call).
+            "automatic_function_calling": types.AutomaticFunctionCallingConfig(disable=True),
+        }
         if request.system:
             config["system_instruction"] = request.system
         if request.stop:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +22,9 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
-from chimera.settings import Settings, to_env
-from chimera.stack.web import gunicorn_argv
-from tests.conftest import PROJECT_ROOT
+from chimera.settings import Settings
 from tests.helpers import free_port, wait_for
+from tests.web.gunicorn import Server
 from web import create_app
 
 ANALYZE = "/orchestrator/analyze"
@@ -520,57 +516,6 @@ def test_with_the_token_bad_input_is_still_named(guarded: FlaskClient, db: Any) 
 # --- the same through gunicorn -------------------------------------------------------------------
 
 
-class Server:
-    """gunicorn serving ``web:create_app()`` with the test's settings."""
-
-    def __init__(self, settings: Settings, log_path: Path, tmp_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        metrics = tmp_path / "metrics"
-        metrics.mkdir()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CHIMERA_", "KAFKA_", "REDIS_"))
-        }
-        with open(log_path, "wb") as log_file:
-            self.proc = subprocess.Popen(
-                gunicorn_argv(settings),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=PROJECT_ROOT,
-                env=env | to_env(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics)},
-                start_new_session=True,
-            )
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.settings.http_port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-    def answers(self) -> bool:
-        assert self.proc.poll() is None, self.log_path.read_text(errors="replace")
-        with contextlib.suppress(OSError):
-            return self.request("GET", "/healthz")[0] == 200
-        return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
 @pytest.fixture
 def server(redis_ns: Settings, db: Any, sim_calls: Any, tmp_path: Path) -> Iterator[Server]:
     settings = redis_ns.model_copy(
@@ -582,7 +527,7 @@ def server(redis_ns: Settings, db: Any, sim_calls: Any, tmp_path: Path) -> Itera
             "max_event_bytes": MAX_EVENT_BYTES,
         }
     )
-    served = Server(settings, tmp_path / "web.log", tmp_path)
+    served = Server(settings, tmp_path / "web.log", tmp_path / "metrics")
     try:
         wait_for(served.answers, timeout_s=60, what="gunicorn to answer /healthz")
         yield served
@@ -690,5 +635,5 @@ def test_gunicorn_answers_bad_input_as_json_and_logs_no_traceback(
     assert server.request("GET", "/healthz")[0] == 200
     assert sim_calls.calls().total == 0
     assert counts(db) == NOTHING
-    log = server.log_path.read_text(errors="replace")
+    log = server.log()
     assert "Traceback" not in log, log

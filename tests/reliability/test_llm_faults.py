@@ -114,3 +114,57 @@ def test_permanent_failures_are_called_once_and_settle_their_events(
         settle_s=round(settle_s, 1),
         **report.as_dict(),
     )
+
+
+def test_steps_waiting_out_a_long_retry_after_are_not_redriven(
+    make_stack: Any, sim_calls: Any, request: pytest.FixtureRequest
+) -> None:
+    """A conversation's first speaker and an analysis's summary model each answer 429 with
+    a 12 s retry-after, twice: each step waits 24 s, three times the reconciler's
+    deadline.  A waiting step marks its conversation or run active, so the reconciler
+    leaves both alone (no second chain or chord beside the first, no call in parallel
+    with the retry); both finish after exactly the refusals and one paid call each."""
+    sim_calls.configure(ttft_ms=100)
+    sim_calls.add_fault("rate_limit", model="claude-haiku-5-5", count=2, retry_after_s=12)
+    sim_calls.add_fault("rate_limit", model="claude-sonnet-5-5", count=2, retry_after_s=12)
+    stack = make_stack()
+    stack.start_all()
+    assert stack.settings.reconcile_after_s * 2 < 24
+    [conversation] = stack.produce_conversations(1, min_turns=2, max_turns=2)
+    [analysis] = stack.produce_analyses(1)
+    ids = [conversation, analysis]
+    settle_s = stack.wait_settled(ids, timeout_s=300)
+
+    report = invariants.check(stack, sim_calls, event_ids=ids, allowed_dead_letters=set())
+    calls = sim_calls.calls()
+    for model in ("claude-haiku-5-5", "claude-sonnet-5-5"):
+        assert calls.count(model=model, status=429) == 2
+    assert calls.count(model="claude-haiku-5-5") == 3  # two refusals and the summary
+    assert report.extra_paid_calls == 0
+    with stack.engine.connect() as conn:
+        from sqlalchemy import text
+
+        attempts = dict(
+            conn.execute(
+                text("SELECT event_id, attempts FROM events WHERE event_id = ANY(:ids)"),
+                {"ids": ids},
+            ).all()
+        )
+        status = conn.execute(
+            text("SELECT status FROM analysis_runs WHERE event_id = :e"), {"e": analysis}
+        ).scalar_one()
+    assert attempts == {conversation: 0, analysis: 0}, f"re-driven while waiting: {attempts}"
+    assert status == "ok"
+    assert "re-drove" not in stack.processes[0].log()
+    assert settle_s > 20, "the retries did not wait out the retry-after"
+    record(
+        "LLM 429 with a retry-after longer than the reconciler's deadline",
+        request.node.name,
+        happened="a turn and an analysis each waited 2 x 12 s marked active; the reconciler "
+        "left both alone; each finished after exactly the injected refusals",
+        injected_faults=4,
+        reconcile_after_s=stack.settings.reconcile_after_s,
+        redrives=sum(attempts.values()),
+        settle_s=round(settle_s, 1),
+        **report.as_dict(),
+    )

@@ -33,8 +33,7 @@ def test_whole_worker_sigkilled_mid_chain_and_replaced(
     sim_calls.configure(ttft_ms=300)
     stack = make_stack()
     stack.start_all()
-    ids = stack.produce_conversations(6, min_turns=4, max_turns=4) + stack.produce_analyses(3)
-    wait_for(lambda: sim_calls.calls().count(status=200) >= 8, timeout_s=90, what="work")
+    ids = stack.produce_mixed_and_wait_in_flight(sim_calls)
     first = stack.processes[0]
     settled_before = stack.settled(ids)
     first.kill()

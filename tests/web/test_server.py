@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,58 +15,10 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from chimera.db.tables import LLMCall
-from chimera.settings import Settings, to_env
-from chimera.stack.web import gunicorn_argv
-from tests.conftest import PROJECT_ROOT
+from chimera.settings import Settings
 from tests.helpers import free_port, wait_for
 from tests.web.conftest import sample
-
-
-class Server:
-    """``gunicorn ... 'web:create_app()'`` with the test's settings in its environment."""
-
-    def __init__(self, settings: Settings, log_path: Path, metrics_dir: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.metrics_dir = metrics_dir
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CHIMERA_", "KAFKA_", "REDIS_", "PROMETHEUS_"))
-        }
-        with open(log_path, "wb") as log_file:
-            self.proc = subprocess.Popen(
-                gunicorn_argv(settings),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=PROJECT_ROOT,
-                env=env | to_env(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
-                start_new_session=True,
-            )
-
-    def request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.settings.http_port, timeout=10)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-    def get_json(self, path: str) -> tuple[int, Any]:
-        status, _, body = self.request("GET", path)
-        return status, json.loads(body)
-
-    def answers(self) -> bool:
-        assert self.proc.poll() is None, f"gunicorn exited:\n{self.log()}"
-        with contextlib.suppress(OSError):
-            return self.request("GET", "/healthz")[0] == 200
-        return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+from tests.web.gunicorn import Server
 
 
 @pytest.fixture
@@ -84,10 +34,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Settings], Server]]:
 
     yield start
     for server in started:
-        if server.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.proc.pid, signal.SIGKILL)
-            server.proc.wait(10)
+        server.stop()
 
 
 @pytest.mark.subprocess_worker

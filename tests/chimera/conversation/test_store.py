@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -111,3 +112,32 @@ def test_delete_forgets_everything(store: StateStore, redis_client: Any, redis_n
     store.delete("conv-1")
     assert store.load("conv-1") is None and store.get_output("conv-1", 0) is None
     assert list(redis_client.scan_iter(match=redis_ns.redis_key_prefix + "conv:*")) == []
+
+
+def test_one_keeper_thread_extends_every_lease_and_ends_when_idle(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from chimera.conversation import store as store_module
+
+    monkeypatch.setattr(store_module, "KEEPER_IDLE_S", 0.3)
+    store.lease_ttl_ms = 300
+    cids = [f"conv-{i}" for i in range(5)]
+    with contextlib.ExitStack() as held:
+        for cid in cids:
+            held.enter_context(store.lease(cid))
+        time.sleep(0.7)  # more than twice the TTL
+        for cid in cids:  # every lease is still held
+            with pytest.raises(LockNotAcquired):
+                store.acquire(cid)
+        keeper = store._keeper._thread
+        assert keeper is not None and keeper.is_alive()
+        # One thread for all five, not a thread per lease.
+        assert not [t for t in threading.enumerate() if t.name.startswith("lease-conv")]
+    for cid in cids:  # released at the end of the block
+        store.release(store.acquire(cid))
+    keeper.join(timeout=2)
+    assert not keeper.is_alive() and store._keeper._thread is None  # idle: it ended
+    with store.lease("conv-0"):  # and a new one starts when needed
+        assert store._keeper._thread is not None and store._keeper._thread.is_alive()

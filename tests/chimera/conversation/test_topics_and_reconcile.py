@@ -121,6 +121,7 @@ def test_the_reconciler_redrives_lost_work_and_repairs_the_inbox(redis_ns: Any, 
         store.create(state)
         lease = store.acquire(state.conversation_id)
         store.save(state, lease)
+        store.release(lease)  # the chain was lost between turns, not inside one
         if age:
             raw = state.model_copy(update={"updated_at": time.time() - age})
             store._redis.set(store._key(state.conversation_id, "state"), raw.model_dump_json())
@@ -155,3 +156,46 @@ def test_the_reconciler_redrives_lost_work_and_repairs_the_inbox(redis_ns: Any, 
     assert report.repaired == ["finished"] and inbox.get("finished").status == "done"  # type: ignore[union-attr]
     assert given_up == ["hopeless"]
     assert inbox.get("lost").attempts == 1  # type: ignore[union-attr]
+
+
+def test_a_turn_holding_the_lease_or_waiting_to_retry_is_progress_not_a_stall(
+    redis_ns: Any, db: Any
+) -> None:
+    """State untouched for an hour, but one conversation's turn holds the lease (a long
+    call) and another's waits out a retry-after: neither is re-driven until its mark
+    lapses."""
+    settings = redis_ns.model_copy(update={"reconcile_after_s": 60.0})
+    store, repo, inbox = (
+        StateStore(make_redis(settings), settings),
+        ConversationRepository(db),
+        Inbox(db),
+    )
+    for e in ("calling", "waiting"):
+        stuck_event(db, e)
+        state = ConversationState.start(
+            conversation_id(e),
+            ConversationRequest.model_validate({"event_id": e, "topic": "Cars?"}),
+            300,
+        )
+        store.create(state)
+        old = state.model_copy(update={"updated_at": time.time() - 3_600})
+        store._redis.set(store._key(state.conversation_id, "state"), old.model_dump_json())
+    store.acquire(conversation_id("calling"))
+    store.hold(conversation_id("waiting"), 0.5)
+
+    def run() -> tuple[list[str], int]:
+        redriven: list[str] = []
+        report = reconcile(
+            settings,
+            inbox=inbox,
+            store=store,
+            repo=repo,
+            redrive=lambda e, resume: redriven.append(e),
+            give_up=lambda e, why: None,
+        )
+        return redriven, report.progressing
+
+    assert run() == ([], 2)
+    assert inbox.get("waiting").attempts == 0  # type: ignore[union-attr]
+    time.sleep(0.6)  # the retry mark lapses; the lease is still held
+    assert run() == (["waiting"], 1)

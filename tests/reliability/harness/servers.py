@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import redis
@@ -65,14 +66,27 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait(10)
 
-    def restart(self) -> None:
-        """Save to disk, stop, start again with the same data (a clean restart)."""
+    def restart(self, down_s: float = 0.0) -> None:
+        """Save to disk, stop, stay down ``down_s``, start again with the same data."""
         client = self.client()
         with contextlib.suppress(redis.ConnectionError):
             client.shutdown(save=True)
         client.close()
         assert self.proc is not None
         self.proc.wait(20)
+        time.sleep(down_s)
+        self.start()
+
+    def crash_restart(self, down_s: float = 0.0) -> None:
+        """Snapshot, SIGKILL, stay down ``down_s``, start on the snapshot: a crash of a
+        server that persists its data (connections are cut, not closed politely)."""
+        client = self.client()
+        try:
+            client.save()
+        finally:
+            client.close()
+        self.kill()
+        time.sleep(down_s)
         self.start()
 
     def restart_empty(self) -> None:

@@ -211,6 +211,17 @@ class Stack:
         ]
         return self.produce(self.settings.topic_analysis_tasks, events)
 
+    def produce_mixed_and_wait_in_flight(self, sim_calls: Any) -> list[str]:
+        """The fault tests' common load: 6 four-turn conversations and 3 analyses, returned
+        once 8 LLM calls have been paid (work is in flight when the fault comes)."""
+        ids = self.produce_conversations(6, min_turns=4, max_turns=4) + self.produce_analyses(3)
+        wait_for(
+            lambda: sim_calls.calls().count(status=200) >= 8,
+            timeout_s=90,
+            what="work in flight",
+        )
+        return ids
+
     @property
     def produced(self) -> list[str]:
         return list(self._produced)
