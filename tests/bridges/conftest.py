@@ -195,15 +195,19 @@ class RunningBridge:
     def stats(self) -> Stats:
         return self.bridge.stats
 
-    def wait_for(self, condition: Callable[[], Any], *, what: str, timeout_s: float = 30) -> None:
-        """Wait for ``condition``; fail at once if the bridge thread died."""
+    def wait_for(self, condition: Callable[[], Any], *, what: str, timeout_s: float = 60) -> None:
+        """Wait for ``condition``; fail at once if the bridge thread died, and say
+        what the bridge had done if the time ran out."""
 
         def check() -> Any:
             if not self.thread.is_alive():
                 raise AssertionError(f"the bridge stopped while waiting for {what}") from self.error
             return condition()
 
-        wait_for(check, timeout_s=timeout_s, what=what)
+        try:
+            wait_for(check, timeout_s=timeout_s, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the bridge so far: {self.stats.summary()}") from None
 
     def stop(self, timeout_s: float = 30) -> Stats:
         self.bridge.stop()

@@ -128,11 +128,26 @@ class Flow:
                 )
             )
 
-    def llm_calls(self, cid: str) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(select(LLMCall).where(LLMCall.owner_id == cid).order_by(LLMCall.id))
-            )
+    def llm_calls(self, cid: str, *, count: int = 0, timeout_s: float = 30) -> list[Any]:
+        """The conversation's ``llm_calls`` rows, once there are at least ``count``.
+
+        Rows are written off the call path, in batches, so the conversation's row can be
+        committed a moment before its last calls' rows are.
+        """
+
+        def rows() -> list[Any]:
+            with self.engine.connect() as conn:
+                return list(
+                    conn.execute(
+                        select(LLMCall).where(LLMCall.owner_id == cid).order_by(LLMCall.id)
+                    )
+                )
+
+        found = rows()
+        if len(found) < count:
+            wait_for(lambda: len(rows()) >= count, timeout_s=timeout_s, what=f"{count} llm_calls")
+            found = rows()
+        return found
 
     def event_status(self, event_id: str) -> str:
         with self.engine.connect() as conn:

@@ -97,7 +97,7 @@ def test_two_workers_racing_on_one_conversation_keep_turns_in_order(
     speakers = [t.speaker for t in turns]
     assert all(x != y for x, y in itertools.pairwise(speakers))
     assert sim_calls.calls().total == 5  # no turn paid twice
-    assert len(flow.llm_calls(cid)) == 5
+    assert len(flow.llm_calls(cid, count=5)) == 5
 
 
 @pytest.mark.subprocess_worker

@@ -31,7 +31,7 @@ def test_a_conversation_runs_to_completion(flow: Flow, sim_calls: Any) -> None:
     assert flow.event_status(event["event_id"]) == "done"
 
     # One LLM call per turn, accounted.
-    calls = flow.llm_calls(cid)
+    calls = flow.llm_calls(cid, count=len(turns))
     assert len(calls) == len(turns) and all(c.status == "ok" for c in calls)
     assert sim_calls.calls().total == len(turns)
 
@@ -57,7 +57,7 @@ def test_the_same_event_handed_off_three_times_is_one_conversation(
     cid = flow.submit(event, handoffs=3)
     flow.wait(cid)
     turns = flow.turns(cid)
-    assert len(flow.llm_calls(cid)) == len(turns)
+    assert len(flow.llm_calls(cid, count=len(turns))) == len(turns)
     assert sim_calls.calls().total == len(turns)
     assert len(flow.messages(flow.settings.topic_conversation_completed, cid, count=1)) == 1
 
@@ -84,7 +84,7 @@ def test_a_retryable_error_is_retried_without_paying_twice(flow: Flow, sim_calls
     event = flow.event(min_turns=2, max_turns=2)
     cid = flow.submit(event)
     flow.wait(cid)
-    calls = flow.llm_calls(cid)
+    calls = flow.llm_calls(cid, count=3)
     assert [c.status for c in calls] == ["error", "ok", "ok"]
     assert [c.attempt for c in calls][:2] == [1, 2]
     assert len(flow.turns(cid)) == 2
@@ -96,7 +96,7 @@ def test_retries_go_past_celerys_default_cap_of_three(flow: Flow, sim_calls: Any
     event = flow.event(min_turns=2, max_turns=2)
     cid = flow.submit(event)
     flow.wait(cid)
-    calls = flow.llm_calls(cid)
+    calls = flow.llm_calls(cid, count=6)
     assert [c.status for c in calls] == ["error"] * 4 + ["ok", "ok"]
     assert [c.attempt for c in calls][:5] == [1, 2, 3, 4, 5]
     assert len(flow.turns(cid)) == 2

@@ -52,7 +52,7 @@ def test_a_kafka_event_becomes_a_stored_and_published_conversation(
 
     # Paid once: one LLM call per turn although the event arrived three times.
     assert sim_calls.calls().total == len(turns)
-    assert len(flow.llm_calls(cid)) == len(turns)
+    assert len(flow.llm_calls(cid, count=len(turns))) == len(turns)
 
     (done,) = flow.values(flow.messages(flow.settings.topic_conversation_completed, cid, count=1))
     assert done["event_type"] == "conversation.completed"

@@ -59,7 +59,7 @@ def test_a_failed_conversation_runs_again_from_its_replayed_dead_letter(
     assert flow.event_status(eid) == "done"
     # Turn 0 was kept: only the three turns from the failed one on were paid for.
     assert sim_calls.calls().total == calls_before + 3
-    assert [c.status for c in flow.llm_calls(cid)].count("ok") == 4
+    assert [c.status for c in flow.llm_calls(cid, count=4)].count("ok") == 4
     (completed,) = [
         v
         for v in flow.values(flow.messages(s.topic_conversation_completed, cid, count=2))
