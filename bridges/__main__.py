@@ -12,6 +12,7 @@ import sys
 from types import FrameType
 
 from bridges.bridge import Bridge
+from chimera import tracing
 from chimera.errors import ConfigError
 from chimera.logs import configure_logging
 from chimera.settings import get_settings
@@ -26,6 +27,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 (no logging configured yet)
         return 2
     configure_logging(settings)
+    tracing.setup(settings, "bridge")
     bridge = Bridge(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

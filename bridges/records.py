@@ -20,6 +20,7 @@ from kafka import KafkaProducer
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
+from chimera import tracing
 from chimera.codec import decode_event, parse_json_object
 from chimera.errors import ConflictingDuplicate, InputError, RedisUnavailable, SchemaInvalid
 from chimera.inbox import EventKind, Inbox, Source
@@ -110,8 +111,21 @@ class RecordProcessor:
     def process(self, record: Any) -> Result:
         """Decode, record, hand off or dead-letter one record (its log lines carry where
         it came from and, once decoded, its event id)."""
-        with log_context(topic=record.topic, partition=record.partition, offset=record.offset):
-            return self._process(record)
+        with (
+            tracing.consuming(record) as span,
+            log_context(topic=record.topic, partition=record.partition, offset=record.offset),
+        ):
+            result = self._process(record)
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "chimera.event_id": result.event_id or "",
+                        "chimera.event_kind": result.kind or "",
+                        "chimera.outcome": str(result.outcome),
+                        "chimera.dlq_reason": result.reason or "",
+                    }
+                )
+            return result
 
     def _process(self, record: Any) -> Result:
         kind = self._kinds[record.topic]

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from chimera import tracing
 from chimera.db.tables import Event
 from chimera.errors import ConflictingDuplicate, DatabaseUnavailable
 
@@ -74,6 +75,7 @@ class Inbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @tracing.postgres("inbox.accept", "INSERT")
     def accept(
         self,
         *,
@@ -123,6 +125,7 @@ class Inbox:
             raise DatabaseUnavailable(f"cannot read event: {exc}", event_id=event_id) from exc
         return _event(row) if row is not None else None
 
+    @tracing.postgres("inbox.mark", "UPDATE")
     def mark(
         self,
         event_id: str,
@@ -152,6 +155,7 @@ class Inbox:
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(f"cannot update event: {exc}", event_id=event_id) from exc
 
+    @tracing.postgres("inbox.reset", "UPDATE")
     def reset(self, event_id: str, *, payload_hash: str | None = None) -> bool:
         """Put a dead-lettered event back to ``received``; True if it was moved.
 

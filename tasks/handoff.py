@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from chimera import tracing
 from chimera.ids import handoff_task_id
 
 #: Event kind -> the task that starts its work.
@@ -27,6 +28,7 @@ def send_handoff(app: Celery, kind: str, event_id: str) -> str:
         args=[event_id],
         task_id=task_id,
         ignore_result=True,
+        headers=tracing.inject({}),  # the bridge's record span, if tracing is on
     )
     return task_id
 

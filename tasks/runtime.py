@@ -16,6 +16,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from kafka import KafkaProducer
 from sqlalchemy import Engine
 
+from chimera import tracing
 from chimera.analysis.service import AnalysisService
 from chimera.analysis.store import PartStore
 from chimera.conversation.engine import ConversationEngine
@@ -122,3 +123,4 @@ def _close(**_: Any) -> None:
         if _Holder.current is not None:
             _Holder.current.close()
             _Holder.current = None
+    tracing.shutdown()  # export the spans still batched

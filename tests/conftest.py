@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.helpers import free_port, wait_for
 
@@ -356,3 +358,45 @@ def worker_process(redis_server: None, settings: Any) -> Iterator[Callable[..., 
     yield start
     for worker in started:
         worker.kill()
+
+
+# --- Tracing (the SDK with an in-memory exporter, in this process) ----------------------------------
+
+
+class SpanCollector(SpanProcessor):
+    """A span processor that keeps finished spans while a test listens.
+
+    A process has one tracer provider: the first test that asks for ``spans``
+    installs it (and the worker's Celery instrumentation); later tests in the
+    session still make spans, which nobody keeps.
+    """
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.listening = False
+
+    def on_end(self, span: Any) -> None:
+        if self.listening:
+            self.exporter.export([span])
+
+    def finished(self) -> list[Any]:
+        return list(self.exporter.get_finished_spans())
+
+
+@pytest.fixture(scope="session")
+def span_collector(settings: Any, celery_session_worker: Any) -> SpanCollector:
+    from tasks.logcontext import trace_worker
+
+    collector = SpanCollector()
+    assert trace_worker(settings, processor=collector)
+    return collector
+
+
+@pytest.fixture
+def spans(span_collector: SpanCollector) -> Iterator[SpanCollector]:
+    """This process's finished spans from the start of the test to its end."""
+    span_collector.exporter.clear()
+    span_collector.listening = True
+    yield span_collector
+    span_collector.listening = False
+    span_collector.exporter.clear()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
+from chimera import tracing
 from chimera.settings import Settings, get_settings
 from web import analyze, auth, errors, health, limits, metrics, reads, resources
 
@@ -23,6 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(reads.bp)
     app.register_blueprint(analyze.bp)
+    if tracing.setup(settings, "web") is not None:
+        # A server span per request, continuing a caller's traceparent.
+        app.wsgi_app = OpenTelemetryMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

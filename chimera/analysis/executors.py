@@ -8,14 +8,16 @@ from the settings it is given in its environment.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chimera import tracing
 from chimera.analysis.inputs import AnalysisInput
 from chimera.analysis.prompts import PROMPTS
 from chimera.analysis.runner import PartResult, Target, run_with_retries
@@ -62,6 +64,10 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _call(fn: Callable[[], PartResult]) -> PartResult:
+    return fn()
+
+
 class ThreadExecutor:
     """The four on threads of this process, sharing its LLM client."""
 
@@ -72,7 +78,12 @@ class ThreadExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="analysis")
 
     def run(self, jobs: Sequence[PartJob]) -> list[PartResult]:
-        return list(self._pool.map(functools.partial(execute, self._llm), jobs))
+        # Each job runs in a copy of the caller's context: its spans join the request's trace.
+        calls = [
+            functools.partial(contextvars.copy_context().run, execute, self._llm, job)
+            for job in jobs
+        ]
+        return list(self._pool.map(_call, calls))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -127,8 +138,9 @@ class RayExecutor:
 
         actors = self._connect()
         refs = []
+        traceparent = tracing.traceparent()
         for job in jobs:
-            refs.append(actors[self._next % len(actors)].run.remote(job))
+            refs.append(actors[self._next % len(actors)].run.remote(job, traceparent))
             self._next += 1
         try:
             return [PartResult.from_dict(d) for d in ray.get(refs)]
@@ -148,12 +160,14 @@ class AnalysisActor:
 
     def __init__(self) -> None:
         settings = load_settings()
+        tracing.setup(settings, "ray")
         self._llm = build_client(
             settings, redis_client=make_redis(settings), engine=make_engine(settings)
         )
 
-    def run(self, job: PartJob) -> dict[str, Any]:
-        result = execute(self._llm, job)
+    def run(self, job: PartJob, traceparent: str | None = None) -> dict[str, Any]:
+        with tracing.continuing(traceparent):
+            result = execute(self._llm, job)
         self._llm.accountant.flush(5.0)  # its llm_calls rows are written before it answers
         return result.to_dict()
 

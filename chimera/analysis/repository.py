@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from chimera import tracing
 from chimera.db.tables import AnalysisRun, Event
 from chimera.errors import DatabaseUnavailable
 
@@ -44,6 +45,7 @@ class RunRepository:
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(f"cannot read analysis runs: {exc}", run_id=run_id) from exc
 
+    @tracing.postgres("analysis_runs.reopen", "UPDATE")
     def reopen(self, run_id: str) -> bool:
         """Delete a ``failed`` run so its replayed event can run again; True if deleted.
 
@@ -62,6 +64,7 @@ class RunRepository:
                 f"cannot reopen the analysis run: {exc}", run_id=run_id
             ) from exc
 
+    @tracing.postgres("analysis_runs.record", "UPSERT")
     def record(self, run: RunRecord, *, on_insert: Callable[[], None] | None = None) -> bool:
         """Insert the run (once) and settle its inbox event; False if it was there already.
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from chimera import tracing
 from chimera.conversation.state import ConversationState
 from chimera.db.tables import Conversation, ConversationTurn, Event
 from chimera.errors import DatabaseUnavailable
@@ -82,11 +83,13 @@ class ConversationRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @tracing.postgres("conversations.started", "INSERT")
     def started(self, state: ConversationState) -> None:
         """The conversation's row, status running (once)."""
         stmt = insert(Conversation).values(**_row(state, "running"))
         self._run(stmt.on_conflict_do_nothing(index_elements=["id"]), state.conversation_id)
 
+    @tracing.postgres("conversations.complete", "UPSERT")
     def complete(
         self, state: ConversationState, *, score: float, breakdown: dict[str, Any]
     ) -> None:
@@ -130,6 +133,7 @@ class ConversationRepository:
                 f"cannot store the conversation: {exc}", conversation_id=state.conversation_id
             ) from exc
 
+    @tracing.postgres("conversations.failed", "UPSERT")
     def failed(self, state: ConversationState, *, error: str) -> None:
         """Status failed with the error; the inbox event dead-lettered (one transaction)."""
         values = _row(state, "failed") | {
@@ -152,6 +156,7 @@ class ConversationRepository:
                 f"cannot record the failure: {exc}", conversation_id=state.conversation_id
             ) from exc
 
+    @tracing.postgres("conversations.restarted", "UPDATE")
     def restarted(self, state: ConversationState) -> None:
         """A failed conversation runs again (its event was replayed): status running."""
         stmt = (

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import redis
 from redis.exceptions import RedisError
 
+from chimera import tracing
 from chimera.conversation.state import ConversationState
 from chimera.errors import LockNotAcquired, RedisUnavailable, StaleLockToken
 from chimera.models import TranscriptTurn
@@ -285,11 +286,16 @@ class StateStore:
 
     @contextlib.contextmanager
     def lease(self, cid: str, *, wait_s: float = LOCK_WAIT_S) -> Iterator[Lease]:
-        """Hold the lease for the block, extended every third of its TTL while it runs."""
-        lease = self.acquire(cid, wait_s=wait_s)
-        self._keeper.hold(lease, self.lease_ttl_ms / 3000)
-        try:
-            yield lease
-        finally:
-            self._keeper.drop(lease)
-            self.release(lease)
+        """Hold the lease for the block, extended every third of its TTL while it runs
+        (a span from taking it to releasing it: what ran under the lock is its child)."""
+        attributes = tracing.REDIS | {"chimera.conversation_id": cid}
+        with tracing.span("conversation lock", attributes=attributes) as span:
+            lease = self.acquire(cid, wait_s=wait_s)
+            if span.is_recording():
+                span.set_attribute("chimera.fence_token", lease.token)
+            self._keeper.hold(lease, self.lease_ttl_ms / 3000)
+            try:
+                yield lease
+            finally:
+                self._keeper.drop(lease)
+                self.release(lease)

@@ -15,6 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
+from chimera import tracing
 from chimera.codec import encode
 from chimera.errors import KafkaUnavailable
 from chimera.models import OutputEvent
@@ -135,13 +136,18 @@ def publish_event(
     broker's ack.  Records of one key keep their order, so waiting on a later one
     also confirms the earlier ones."""
     topic = settings.topics[event.topic_role]
-    headers: Headers = [("event_type", event.event_type.encode())]
-    if event.traceparent:
-        headers.append(("traceparent", event.traceparent.encode()))
-    future = publish(producer, topic, event.key, encode(event), headers)
-    if not wait:
-        return
-    try:
-        future.get(timeout=timeout_s)
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"publish to {topic} was not acknowledged: {exc}") from exc
+    with tracing.producing(topic, event.key) as span:
+        if span.is_recording():
+            span.set_attribute("chimera.event_type", str(event.event_type))
+            if event.traceparent is None:
+                event = event.model_copy(update={"traceparent": tracing.traceparent()})
+        headers: Headers = [("event_type", event.event_type.encode())]
+        if event.traceparent:
+            headers.append(("traceparent", event.traceparent.encode()))
+        future = publish(producer, topic, event.key, encode(event), headers)
+        if not wait:
+            return
+        try:
+            future.get(timeout=timeout_s)
+        except KafkaError as exc:
+            raise KafkaUnavailable(f"publish to {topic} was not acknowledged: {exc}") from exc

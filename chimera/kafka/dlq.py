@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from chimera import tracing
 from chimera.errors import ChimeraError, KafkaUnavailable
 from chimera.settings import Settings
 
@@ -86,14 +87,20 @@ def dead_letter(
     producer: KafkaProducer, topic: str, letters: Iterable[DeadLetter], *, timeout_s: float = 10.0
 ) -> None:
     """Publish dead letters and wait until the broker has them all (before any commit)."""
-    try:
-        futures = [
-            producer.send(
-                topic, key=letter.key, value=letter.value, headers=letter.record_headers()
-            )
-            for letter in letters
-        ]
-        for future in futures:
-            future.get(timeout=timeout_s)
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"cannot dead-letter to {topic}: {exc}") from exc
+    with tracing.producing(topic) as span:
+        try:
+            futures = []
+            for letter in letters:
+                if span.is_recording():
+                    span.set_attribute("chimera.dlq_reason", letter.reason)
+                    span.set_attribute("chimera.event_id", letter.event_id or "")
+                # The record's trace context is this span's: its traceparent points into
+                # the trace of the event that failed.
+                headers = tracing.with_traceparent(letter.record_headers())
+                futures.append(
+                    producer.send(topic, key=letter.key, value=letter.value, headers=headers)
+                )
+            for future in futures:
+                future.get(timeout=timeout_s)
+        except KafkaError as exc:
+            raise KafkaUnavailable(f"cannot dead-letter to {topic}: {exc}") from exc

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import redis
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 
-from chimera import metrics
+from chimera import metrics, tracing
 from chimera.errors import (
     CircuitOpen,
     LLMError,
@@ -52,6 +53,24 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     schema = len(str(request.json_schema)) if request.json_schema else 0
     chars = request.text_chars() + schema
     return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * (len(request.messages) + 1)
+
+
+def _request_attributes(request: LLMRequest, attempt: int) -> dict[str, Any]:
+    """A call's span attributes (OpenTelemetry's gen_ai names, then Chimera's)."""
+    meta = request.meta
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": request.provider,
+        "gen_ai.request.model": request.model,
+        "gen_ai.request.max_tokens": request.max_output_tokens,
+        "chimera.llm.attempt": attempt,
+        "chimera.llm.task": meta.task,
+        "chimera.prompt_ref": meta.prompt_ref,
+        "chimera.owner_type": meta.owner_type,
+        "chimera.owner_id": meta.owner_id,
+        "chimera.step": meta.step,
+    }
+    return {k: v for k, v in attributes.items() if v is not None}
 
 
 class LLMClient:
@@ -93,7 +112,30 @@ class LLMClient:
     # --- one attempt -------------------------------------------------------------------
 
     def complete(self, request: LLMRequest, *, attempt: int = 1) -> LLMResponse:
-        """One governed, accounted provider call (or a ``ChimeraError`` saying why not)."""
+        """One governed, accounted provider call (or a ``ChimeraError`` saying why not),
+        traced as a ``chat {model}`` client span."""
+        with tracing.span(f"chat {request.model}", SpanKind.CLIENT) as span:
+            if span.is_recording():
+                span.set_attributes(_request_attributes(request, attempt))
+            try:
+                response = self._complete(request, attempt)
+            except LLMRetryable as exc:
+                if span.is_recording() and exc.retry_after_s is not None:
+                    span.set_attribute("chimera.llm.retry_after_s", exc.retry_after_s)
+                raise
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "gen_ai.response.model": response.model,
+                        "gen_ai.usage.input_tokens": response.usage.input_tokens,
+                        "gen_ai.usage.output_tokens": response.usage.output_tokens,
+                        "gen_ai.response.finish_reasons": [response.stop_reason or ""],
+                        "chimera.llm.cost_usd": response.cost_usd,
+                    }
+                )
+            return response
+
+    def _complete(self, request: LLMRequest, attempt: int) -> LLMResponse:
         provider = self._provider(request)
         p, m = request.provider, request.model
         permit, reservation = self._govern(request)

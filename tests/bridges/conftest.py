@@ -12,7 +12,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -38,6 +38,8 @@ class Queued:
     id: str
     args: list[Any]
     ignore_result: bool
+    #: The W3C trace context the message carries, if any.
+    traceparent: str | None = field(default=None, compare=False)
 
 
 #: celeryconfig sets ``task_acks_on_failure_or_timeout``, which Celery 5.7 schedules for
@@ -111,7 +113,9 @@ def parse(item: bytes) -> Queued:
     message = json.loads(item)
     headers = message["headers"]
     args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    return Queued(headers["task"], headers["id"], args, headers["ignore_result"])
+    return Queued(
+        headers["task"], headers["id"], args, headers["ignore_result"], headers.get("traceparent")
+    )
 
 
 # --- Kafka -----------------------------------------------------------------------------------
