@@ -1,8 +1,9 @@
 """OpenTelemetry tracing: one trace per input event, from its Kafka record to every
 LLM call, write and output record it causes.
 
-Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: the code below then talks to
-OpenTelemetry's no-op API, which costs a few microseconds a span.  Each process
+Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: every helper below then returns
+at once (a fraction of a microsecond), without even OpenTelemetry's no-op API,
+which costs ~8 us a span here.  Each process
 calls ``setup`` once at start (the bridge, the worker, the web app, beat); it
 installs the SDK with an OTLP/HTTP exporter (the exporter reads the other
 standard ``OTEL_EXPORTER_OTLP_*`` variables itself) and, in the worker, the
@@ -29,7 +30,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from chimera.settings import Settings
 
@@ -47,8 +48,13 @@ POSTGRES = {"db.system.name": "postgresql"}
 REDIS = {"db.system.name": "redis"}
 
 _lock = threading.Lock()
-#: The provider ``setup`` installed (at most one per process).
-_installed: list[TracerProvider] = []
+
+
+class _State:
+    #: The provider ``setup`` installed (at most one per process: OpenTelemetry's rule).
+    provider: TracerProvider | None = None
+    #: Whether Chimera makes spans (what every helper below checks first).
+    on = False
 
 
 def enabled(settings: Settings) -> bool:
@@ -67,33 +73,48 @@ def setup(
     resource attribute; the worker also gets the Celery instrumentation.
     """
     with _lock:
-        if _installed:
-            return _installed[0]
-        if processor is None:
-            if not enabled(settings):
-                return None
-            # Imported here (~0.25 s): a process that does not trace never loads the exporter.
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-                OTLPSpanExporter,
-            )
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+        provider = _State.provider
+        if provider is None:
+            if processor is None:
+                if not enabled(settings):
+                    return None
+                # Imported here (~0.25 s): a process that does not trace never loads it.
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+                    OTLPSpanExporter,
+                )
+                from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
 
-            processor = BatchSpanProcessor(OTLPSpanExporter())
-        resource = Resource.create(
-            {"service.name": settings.otel_service_name, "chimera.role": role}
-        )
-        provider = TracerProvider(resource=resource)
-        provider.add_span_processor(processor)
-        trace.set_tracer_provider(provider)
-        _installed.append(provider)
+                processor = BatchSpanProcessor(OTLPSpanExporter())
+            resource = Resource.create(
+                {"service.name": settings.otel_service_name, "chimera.role": role}
+            )
+            provider = TracerProvider(resource=resource)
+            provider.add_span_processor(processor)
+            trace.set_tracer_provider(provider)
+            _State.provider = provider
+            log.info(
+                "tracing on: %s spans to %s",
+                role,
+                settings.otel_exporter_otlp_endpoint or type(processor).__name__,
+            )
+        _State.on = True
     if role == "worker":
         instrument_celery(provider)
-    log.info(
-        "tracing on: %s spans to %s",
-        role,
-        settings.otel_exporter_otlp_endpoint or type(processor).__name__,
-    )
     return provider
+
+
+def stop() -> None:
+    """Make no more spans in this process (tests; ``setup`` turns it on again)."""
+    with _lock:
+        _State.on = False
+        if _State.provider is None:
+            return
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor  # noqa: PLC0415
+
+    instrumentor = CeleryInstrumentor()  # type: ignore[no-untyped-call]
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    shutdown()
 
 
 def instrument_celery(provider: TracerProvider) -> None:
@@ -108,8 +129,8 @@ def instrument_celery(provider: TracerProvider) -> None:
 
 def shutdown() -> None:
     """Export what is pending (process exit does it too; workers call it at shutdown)."""
-    for provider in _installed:
-        provider.force_flush(5_000)
+    if _State.provider is not None:
+        _State.provider.force_flush(5_000)
 
 
 # --- Kafka ------------------------------------------------------------------------------------
@@ -132,6 +153,9 @@ _HEADERS = _HeadersGetter()
 @contextmanager
 def consuming(record: Any, **attributes: Any) -> Iterator[Span]:
     """The span of one consumed record, continuing the trace in its headers, if any."""
+    if not _State.on:
+        yield INVALID_SPAN
+        return
     parent = propagate.extract(record.headers or (), getter=_HEADERS)
     with TRACER.start_as_current_span(
         f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER
@@ -153,6 +177,9 @@ def consuming(record: Any, **attributes: Any) -> Iterator[Span]:
 @contextmanager
 def producing(topic: str, key: bytes | str | None = None) -> Iterator[Span]:
     """The span of producing to ``topic``; ``traceparent()`` inside it names this span."""
+    if not _State.on:
+        yield INVALID_SPAN
+        return
     with TRACER.start_as_current_span(f"{topic} publish", kind=SpanKind.PRODUCER) as span:
         if span.is_recording():
             span.set_attributes({"messaging.system": "kafka", "messaging.destination.name": topic})
@@ -164,6 +191,8 @@ def producing(topic: str, key: bytes | str | None = None) -> Iterator[Span]:
 
 def traceparent() -> str | None:
     """The current span as a W3C ``traceparent`` value (None outside a recorded trace)."""
+    if not _State.on:
+        return None
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier.get("traceparent")
@@ -171,6 +200,8 @@ def traceparent() -> str | None:
 
 def with_traceparent(headers: Headers) -> list[tuple[str, bytes]]:
     """``headers`` with their trace context replaced by the current span's, if any."""
+    if not _State.on:
+        return list(headers)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     if not carrier:
@@ -183,7 +214,7 @@ def with_traceparent(headers: Headers) -> list[tuple[str, bytes]]:
 @contextmanager
 def continuing(traceparent: str | None) -> Iterator[None]:
     """Run the block as part of the trace ``traceparent`` names (from another process)."""
-    if not traceparent:
+    if not traceparent or not _State.on:
         yield
         return
     token = otel_context.attach(propagate.extract({"traceparent": traceparent}))
@@ -195,7 +226,8 @@ def continuing(traceparent: str | None) -> Iterator[None]:
 
 def inject(carrier: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Write the current trace context into ``carrier`` (e.g. Celery task headers)."""
-    propagate.inject(carrier)
+    if _State.on:
+        propagate.inject(carrier)
     return carrier
 
 
@@ -208,6 +240,9 @@ def span(
 ) -> Iterator[Span]:
     """A child span of the current one; an exception marks it failed (class name only:
     exception messages can carry input text)."""
+    if not _State.on:
+        yield INVALID_SPAN
+        return
     with TRACER.start_as_current_span(
         name, kind=kind, record_exception=False, set_status_on_exception=False
     ) as current:
@@ -228,6 +263,8 @@ def traced(
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not _State.on:
+                return fn(*args, **kwargs)
             with span(name, kind, attributes):
                 return fn(*args, **kwargs)
 
@@ -250,6 +287,8 @@ def failed(current: Span, exc: BaseException) -> None:
 
 def annotate(**attributes: Any) -> None:
     """Set attributes on the current span (a task's run span, for instance)."""
+    if not _State.on:
+        return
     current = trace.get_current_span()
     if current.is_recording():
         current.set_attributes({k: v for k, v in attributes.items() if v is not None})

@@ -364,11 +364,10 @@ def worker_process(redis_server: None, settings: Any) -> Iterator[Callable[..., 
 
 
 class SpanCollector(SpanProcessor):
-    """A span processor that keeps finished spans while a test listens.
+    """A span processor that keeps the spans that end while a test listens.
 
-    A process has one tracer provider: the first test that asks for ``spans``
-    installs it (and the worker's Celery instrumentation); later tests in the
-    session still make spans, which nobody keeps.
+    A process has one tracer provider, with this as its processor; the ``spans``
+    fixture turns tracing on for its test and off after it.
     """
 
     def __init__(self) -> None:
@@ -384,19 +383,23 @@ class SpanCollector(SpanProcessor):
 
 
 @pytest.fixture(scope="session")
-def span_collector(settings: Any, celery_session_worker: Any) -> SpanCollector:
-    from tasks.logcontext import trace_worker
-
-    collector = SpanCollector()
-    assert trace_worker(settings, processor=collector)
-    return collector
+def span_collector() -> SpanCollector:
+    return SpanCollector()
 
 
 @pytest.fixture
-def spans(span_collector: SpanCollector) -> Iterator[SpanCollector]:
-    """This process's finished spans from the start of the test to its end."""
+def spans(
+    settings: Any, celery_session_worker: Any, span_collector: SpanCollector
+) -> Iterator[SpanCollector]:
+    """Tracing on in this process (the session worker's tasks included) for the test;
+    the spans that ended meanwhile."""
+    from chimera import tracing
+    from tasks.logcontext import trace_worker
+
     span_collector.exporter.clear()
     span_collector.listening = True
+    assert trace_worker(settings, processor=span_collector)
     yield span_collector
+    tracing.stop()
     span_collector.listening = False
     span_collector.exporter.clear()
