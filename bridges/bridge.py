@@ -4,6 +4,10 @@ Lifecycle (arq's worker shape): ``startup`` opens every resource, ``loop`` runs
 until ``stop`` is requested, ``shutdown`` commits what is done, leaves the
 group, closes everything and logs one summary line.
 
+Each poll's records are decoded and recorded in the inbox together, in one
+transaction (``RecordProcessor.prepare``); then each is handed off or
+dead-lettered in order, and the hand-offs are marked dispatched together.
+
 Commit rule: a partition's offset is committed only up to the last record
 ``RecordProcessor`` finished (recorded + handed off, or dead-lettered), once per
 poll, and always before the next poll, so a rebalance (which happens inside
@@ -31,7 +35,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from bridges.backpressure import Backpressure, queue_depth
 from bridges.options import BridgeOptions
 from bridges.outage import Outage
-from bridges.records import Outcome, RecordProcessor, kinds_by_topic
+from bridges.records import Batch, Outcome, RecordProcessor, kinds_by_topic
 from bridges.stats import Stats
 from chimera import heartbeat
 from chimera.db.engine import make_engine
@@ -217,14 +221,33 @@ class Bridge:
         self._maybe_beat(time.monotonic(), force=True)
 
     def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        """Each partition's records in order; on a failure, rewind what is unfinished."""
+        """Record the batch in the inbox at once, then finish each partition's records in
+        order; on a failure, rewind what is unfinished."""
         items = list(batch.items())
+        try:
+            prepared = self._processor.prepare([r for _, records in items for r in records])
+        except Exception as exc:  # ServiceUnavailable, or a bug: nothing was done; read again
+            for tp, records in items:
+                consuming.rewind(self._consumer, tp, records[0].offset)
+            self._failed(exc, f"a batch of {sum(len(r) for _, r in items)} records")
+            return
+        try:
+            with self._processor.publishing(prepared):
+                self._finish(items, prepared)
+        except Exception as exc:  # no producer to be had: read the batch again
+            for tp, records in items:
+                consuming.rewind(self._consumer, tp, records[0].offset)
+            self._failed(exc, "the Celery producer")
+        finally:
+            self._processor.settle(prepared)
+
+    def _finish(self, items: list[tuple[TopicPartition, list[Any]]], prepared: Batch) -> None:
         for index, (tp, records) in enumerate(items):
             for record in records:
                 if self.stop_event.is_set():
                     return  # nothing after the record in flight; nothing unfinished committed
                 try:
-                    result = self._processor.process(record)
+                    result = self._processor.finish(record, prepared)
                 except Exception as exc:  # ServiceUnavailable, or a bug: retry, never skip
                     consuming.rewind(self._consumer, tp, record.offset)
                     for later_tp, later in items[index + 1 :]:

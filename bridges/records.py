@@ -10,20 +10,29 @@ never committed past.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
 from kafka import KafkaProducer
 from kombu.exceptions import OperationalError as KombuOperationalError
+from opentelemetry.trace import Span
 from redis.exceptions import RedisError
 
 from chimera import tracing
 from chimera.codec import decode_event, parse_json_object
-from chimera.errors import ConflictingDuplicate, InputError, RedisUnavailable, SchemaInvalid
-from chimera.inbox import EventKind, Inbox, Source
+from chimera.errors import (
+    ConflictingDuplicate,
+    InputError,
+    RedisUnavailable,
+    SchemaInvalid,
+    ServiceUnavailable,
+)
+from chimera.inbox import Acceptance, Arrival, EventKind, Inbox, Source
 from chimera.kafka.consuming import letter_for
 from chimera.kafka.dlq import dead_letter, dlq_topic_for
 from chimera.logs import bind, log_context
@@ -61,10 +70,10 @@ def kinds_by_topic(settings: Settings) -> dict[str, EventKind]:
     }
 
 
-def hand_off(app: Celery, kind: str, event_id: str) -> str:
+def hand_off(app: Celery, kind: str, event_id: str, producer: Any = None) -> str:
     """Send the event's hand-off task; an unreachable broker is ``RedisUnavailable``."""
     try:
-        return send_handoff(app, kind, event_id)
+        return send_handoff(app, kind, event_id, producer=producer)
     except (KombuOperationalError, RedisError, OSError) as exc:
         raise RedisUnavailable(
             f"cannot hand the {kind} event to the Celery broker: {exc}", event_id=event_id
@@ -96,8 +105,45 @@ def check_storable(payload: dict[str, Any], event_id: str) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A record that decoded into an event."""
+
+    event_id: str
+    payload: dict[str, Any]
+    digest: str
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A record that did not: what to dead-letter it with."""
+
+    error: BaseException
+    reason: str | None = None
+    event_id: str | None = None
+
+
+def _key(record: Any) -> tuple[str, int, int]:
+    return (record.topic, record.partition, record.offset)
+
+
+@dataclass
+class Batch:
+    """A poll's records, decoded and recorded in the inbox together (``prepare``)."""
+
+    decoded: dict[tuple[str, int, int], Decoded | Undecodable]
+    accepted: dict[tuple[str, int, int], Acceptance | ConflictingDuplicate]
+    #: Each record's span, started when the batch was prepared, ended when it is finished.
+    spans: dict[tuple[str, int, int], Span]
+    #: Events handed off from this batch, in order (marked dispatched by ``settle``).
+    handed_off: list[str] = field(default_factory=list)
+    #: The Celery producer the batch's hand-offs share (see ``publishing``).
+    producer: Any = None
+
+
 class RecordProcessor:
-    """Decode, record in the inbox, hand off (or dead-letter) one record at a time."""
+    """Decode and record a batch of records in the inbox at once (one transaction),
+    then hand off (or dead-letter) one record at a time, in order."""
 
     def __init__(
         self, settings: Settings, inbox: Inbox, producer: KafkaProducer, app: Celery
@@ -109,13 +155,57 @@ class RecordProcessor:
         self._kinds = kinds_by_topic(settings)
 
     def process(self, record: Any) -> Result:
-        """Decode, record, hand off or dead-letter one record (its log lines carry where
-        it came from and, once decoded, its event id)."""
+        """One record: prepare, finish and settle a batch of one."""
+        batch = self.prepare([record])
+        try:
+            return self.finish(record, batch)
+        finally:
+            self.settle(batch)
+
+    def prepare(self, records: Sequence[Any]) -> Batch:
+        """Decode every record and record the events in the inbox, in one transaction.
+
+        Nothing is handed off or dead-lettered yet, so if this raises (Postgres is
+        down: ``ServiceUnavailable``) the whole batch can simply be read again.
+        """
+        spans = {_key(r): tracing.start_consuming(r) for r in records}
+        decoded = {_key(r): self._decode(r) for r in records}
+        arrivals = {
+            key: Arrival(
+                item.event_id, self._kinds[key[0]], item.payload, item.digest, Source(*key)
+            )
+            for key, item in decoded.items()
+            if isinstance(item, Decoded)
+        }
+        try:
+            with tracing.linked(f"{len(records)} records recorded", list(spans.values())):
+                results = self._inbox.accept_many(list(arrivals.values()))
+        except BaseException as exc:
+            for span in spans.values():
+                tracing.end(span, exc)
+            raise
+        return Batch(decoded, dict(zip(arrivals, results, strict=True)), spans)
+
+    @contextlib.contextmanager
+    def publishing(self, batch: Batch) -> Iterator[None]:
+        """The batch's hand-offs share one producer: one checkout from the pool, not one
+        a record."""
+        with self._app.producer_or_acquire() as producer:
+            batch.producer = producer
+            try:
+                yield
+            finally:
+                batch.producer = None
+
+    def finish(self, record: Any, batch: Batch) -> Result:
+        """Hand off or dead-letter one prepared record (its log lines carry where it came
+        from and, once decoded, its event id).  Raises if it could not: the record must
+        then be read again."""
         with (
-            tracing.consuming(record) as span,
+            tracing.within(batch.spans[_key(record)]) as span,
             log_context(topic=record.topic, partition=record.partition, offset=record.offset),
         ):
-            result = self._process(record)
+            result = self._finish(record, batch)
             if span.is_recording():
                 span.set_attributes(
                     {
@@ -127,7 +217,24 @@ class RecordProcessor:
                 )
             return result
 
-    def _process(self, record: Any) -> Result:
+    def settle(self, batch: Batch) -> None:
+        """Mark the batch's handed-off events dispatched, in one statement, and end the
+        spans of records never finished.
+
+        Best effort: the worker marks an event dispatched too when it starts, and a
+        redelivered event still ``received`` is only handed off again (harmless)."""
+        spans = list(batch.spans.values())
+        for span in spans:
+            tracing.end(span)  # no-op for a finished one
+        if not batch.handed_off:
+            return
+        try:
+            with tracing.linked(f"{len(batch.handed_off)} events dispatched", spans):
+                self._inbox.mark_many(batch.handed_off, "dispatched")
+        except ServiceUnavailable as exc:
+            log.warning("could not mark %d events dispatched: %s", len(batch.handed_off), exc)
+
+    def _decode(self, record: Any) -> Decoded | Undecodable:
         kind = self._kinds[record.topic]
         try:
             event, digest = decode_event(record.value, kind, self._settings)
@@ -135,7 +242,7 @@ class RecordProcessor:
             payload = parse_json_object(record.value, max_bytes=self._settings.max_event_bytes)
             check_storable(payload, event.event_id)
         except InputError as exc:
-            return self._dead_letter(record, kind, exc, event_id=exc.ids.get("event_id"))
+            return Undecodable(exc, event_id=exc.ids.get("event_id"))
         except Exception as exc:  # a codec bug this input triggers: park it, don't stall on it
             log.exception(
                 "cannot decode the record at %s[%d]@%d; dead-lettering it",
@@ -143,25 +250,28 @@ class RecordProcessor:
                 record.partition,
                 record.offset,
             )
-            return self._dead_letter(record, kind, exc, reason=InputError.dlq_reason)
-        event_id = event.event_id
-        bind(event_id=event_id)  # undone with the record's context
-        try:
-            acceptance = self._inbox.accept(
-                event_id=event_id,
-                kind=kind,
-                payload=payload,
-                payload_hash=digest,
-                source=Source(record.topic, record.partition, record.offset),
+            return Undecodable(exc, reason=InputError.dlq_reason)
+        return Decoded(event.event_id, payload, digest)
+
+    def _finish(self, record: Any, batch: Batch) -> Result:
+        kind = self._kinds[record.topic]
+        key = _key(record)
+        item = batch.decoded[key]
+        if isinstance(item, Undecodable):
+            return self._dead_letter(
+                record, kind, item.error, reason=item.reason, event_id=item.event_id
             )
-        except ConflictingDuplicate as exc:
-            return self._dead_letter(record, kind, exc, event_id=event_id)
+        event_id = item.event_id
+        bind(event_id=event_id)  # undone with the record's context
+        acceptance = batch.accepted[key]
+        if isinstance(acceptance, ConflictingDuplicate):
+            return self._dead_letter(record, kind, acceptance, event_id=event_id)
         status = acceptance.event.status
-        if not acceptance.new and status in SETTLED:
+        if event_id in batch.handed_off or (not acceptance.new and status in SETTLED):
             log.debug("event %s is a duplicate (already %s); nothing to do", event_id, status)
             return Result(Outcome.DUPLICATE, event_id, kind)
-        task_id = hand_off(self._app, kind, event_id)
-        self._inbox.mark(event_id, "dispatched")
+        task_id = hand_off(self._app, kind, event_id, batch.producer)
+        batch.handed_off.append(event_id)
         outcome = Outcome.HANDED_OFF if acceptance.new else Outcome.HANDED_OFF_AGAIN
         log.debug("event %s handed off as task %s (%s)", event_id, task_id, outcome)
         return Result(outcome, event_id, kind)

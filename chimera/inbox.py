@@ -9,6 +9,7 @@ payload raises ``ConflictingDuplicate``.  Status moves received -> dispatched
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -32,6 +33,17 @@ class Source:
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """An event as it arrives, to be recorded."""
+
+    event_id: str
+    kind: EventKind
+    payload: dict[str, Any]
+    payload_hash: str
+    source: Source = Source()
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,6 @@ class Inbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @tracing.postgres("inbox.accept", "INSERT")
     def accept(
         self,
         *,
@@ -86,36 +97,67 @@ class Inbox:
         source: Source | None = None,
     ) -> Acceptance:
         """Record the event if new; tell a duplicate from a conflicting reuse of its id."""
-        source = source or Source()
-        stmt = (
-            insert(Event)
-            .values(
-                event_id=event_id,
-                kind=kind,
-                payload=payload,
-                payload_hash=payload_hash,
-                source_topic=source.topic,
-                source_partition=source.partition,
-                source_offset=source.offset,
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(Event)
-        )
+        arrival = Arrival(event_id, kind, payload, payload_hash, source or Source())
+        (result,) = self.accept_many([arrival])
+        if isinstance(result, ConflictingDuplicate):
+            raise result
+        return result
+
+    @tracing.postgres("inbox.accept", "INSERT")
+    def accept_many(self, arrivals: Sequence[Arrival]) -> list[Acceptance | ConflictingDuplicate]:
+        """Record a batch of events in one transaction; for each arrival, in order, its
+        acceptance or the ``ConflictingDuplicate`` it is.
+
+        An event id that arrives twice in the batch is new (if it is) the first time
+        and a duplicate (or a conflict) after; nothing is written if anything fails.
+        """
+        if not arrivals:
+            return []
+        first: dict[str, Arrival] = {}
+        for arrival in arrivals:
+            first.setdefault(arrival.event_id, arrival)
+        rows = [
+            {
+                "event_id": a.event_id,
+                "kind": a.kind,
+                "payload": a.payload,
+                "payload_hash": a.payload_hash,
+                "source_topic": a.source.topic,
+                "source_partition": a.source.partition,
+                "source_offset": a.source.offset,
+            }
+            for a in first.values()
+        ]
+        stmt = insert(Event).on_conflict_do_nothing(index_elements=["event_id"]).returning(Event)
         try:
             with self._engine.begin() as conn:
-                row = conn.execute(stmt).one_or_none()
-                if row is not None:
-                    return Acceptance(True, _event(row))
-                existing = conn.execute(select(Event).where(Event.event_id == event_id)).one()
+                inserted = {r.event_id: _event(r) for r in conn.execute(stmt, rows)}
+                recorded = dict(inserted)
+                if others := [i for i in first if i not in inserted]:
+                    found = conn.execute(select(Event).where(Event.event_id.in_(others)))
+                    recorded.update((r.event_id, _event(r)) for r in found)
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(f"cannot record event: {exc}", event_id=event_id) from exc
-        event = _event(existing)
-        if event.payload_hash != payload_hash or event.kind != kind:
-            raise ConflictingDuplicate(
-                f"event_id {event_id!r} was already used for another {event.kind} payload",
-                event_id=event_id,
-            )
-        return Acceptance(False, event)
+            ids = list(first)
+            raise DatabaseUnavailable(
+                f"cannot record {len(ids)} event(s): {exc}", event_id=ids[0]
+            ) from exc
+        results: list[Acceptance | ConflictingDuplicate] = []
+        seen: set[str] = set()
+        for a in arrivals:
+            event = recorded[a.event_id]
+            if event.payload_hash != a.payload_hash or event.kind != a.kind:
+                results.append(
+                    ConflictingDuplicate(
+                        f"event_id {a.event_id!r} was already used for another {event.kind} "
+                        "payload",
+                        event_id=a.event_id,
+                    )
+                )
+                continue
+            new = a.event_id in inserted and a.event_id not in seen
+            seen.add(a.event_id)
+            results.append(Acceptance(new, event))
+        return results
 
     def get(self, event_id: str) -> InboxEvent | None:
         try:
@@ -141,11 +183,20 @@ class Inbox:
             values["last_error"] = error[:2_000]
         if count_attempt:
             values["attempts"] = Event.attempts + 1
+        self._move([event_id], status, values)
+
+    @tracing.postgres("inbox.mark", "UPDATE")
+    def mark_many(self, event_ids: Sequence[str], status: Status) -> None:
+        """Move several events on at once (as ``mark``, in one statement)."""
+        if event_ids:
+            self._move(event_ids, status, {"status": status, "updated_at": func.now()})
+
+    def _move(self, event_ids: Sequence[str], status: Status, values: dict[str, Any]) -> None:
         if status in ("done", "dead_lettered"):
             values["completed_at"] = func.now()
         stmt = (
             update(Event)
-            .where(Event.event_id == event_id)
+            .where(Event.event_id.in_(list(event_ids)))
             .where(Event.status.not_in(("done", "dead_lettered")))
             .values(**values)
         )
@@ -153,7 +204,9 @@ class Inbox:
             with self._engine.begin() as conn:
                 conn.execute(stmt)
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(f"cannot update event: {exc}", event_id=event_id) from exc
+            raise DatabaseUnavailable(
+                f"cannot update {len(event_ids)} event(s): {exc}", event_id=event_ids[0]
+            ) from exc
 
     @tracing.postgres("inbox.reset", "UPDATE")
     def reset(self, event_id: str, *, payload_hash: str | None = None) -> bool:

@@ -30,7 +30,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode
 
 from chimera.settings import Settings
 
@@ -150,28 +150,62 @@ class _HeadersGetter(Getter[Headers]):
 _HEADERS = _HeadersGetter()
 
 
+def start_consuming(record: Any) -> Span:
+    """Start (not enter) the span of one consumed record, continuing the trace in its
+    headers, if any; ``within`` enters it, ``end`` ends it."""
+    if not _State.on:
+        return INVALID_SPAN
+    parent = propagate.extract(record.headers or (), getter=_HEADERS)
+    return TRACER.start_span(
+        f"{record.topic} process",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+        },
+    )
+
+
 @contextmanager
-def consuming(record: Any, **attributes: Any) -> Iterator[Span]:
-    """The span of one consumed record, continuing the trace in its headers, if any."""
+def within(current: Span) -> Iterator[Span]:
+    """Make a started span the current one for the block, and end it after."""
+    if not current.is_recording():
+        yield current
+        return
+    with trace.use_span(
+        current, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    ):
+        try:
+            yield current
+        except BaseException as exc:
+            failed(current, exc)
+            raise
+
+
+def end(current: Span, exc: BaseException | None = None) -> None:
+    """End a started span unless it has ended (an ended span records nothing more)."""
+    if current.is_recording():
+        if exc is not None:
+            failed(current, exc)
+        current.end()
+
+
+@contextmanager
+def linked(name: str, spans: Sequence[Span]) -> Iterator[Span]:
+    """A span of work done for several traces at once (a batch), in a trace of its own
+    with a link to each."""
     if not _State.on:
         yield INVALID_SPAN
         return
-    parent = propagate.extract(record.headers or (), getter=_HEADERS)
+    links = [Link(s.get_span_context()) for s in spans if s.get_span_context().is_valid]
     with TRACER.start_as_current_span(
-        f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER
-    ) as span:
-        if span.is_recording():
-            span.set_attributes(
-                {
-                    "messaging.system": "kafka",
-                    "messaging.operation.type": "process",
-                    "messaging.destination.name": record.topic,
-                    "messaging.destination.partition.id": str(record.partition),
-                    "messaging.kafka.offset": record.offset,
-                    **attributes,
-                }
-            )
-        yield span
+        name, context=otel_context.Context(), links=links, record_exception=False
+    ) as current:
+        yield current
 
 
 @contextmanager
@@ -283,6 +317,19 @@ def failed(current: Span, exc: BaseException) -> None:
     if current.is_recording():
         current.set_attribute("error.type", type(exc).__name__)
         current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+
+
+def current_ids() -> dict[str, str]:
+    """The current trace and span ids (hex), for log lines; empty when not tracing."""
+    if not _State.on:
+        return {}
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+    }
 
 
 def annotate(**attributes: Any) -> None:

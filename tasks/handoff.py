@@ -8,6 +8,8 @@ the canvas itself, with deterministic ids, so a repeated hand-off is harmless.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from chimera import tracing
@@ -20,14 +22,16 @@ HANDOFF_TASKS = {
 }
 
 
-def send_handoff(app: Celery, kind: str, event_id: str) -> str:
-    """Enqueue the event's hand-off task; returns the task id."""
+def send_handoff(app: Celery, kind: str, event_id: str, *, producer: Any = None) -> str:
+    """Enqueue the event's hand-off task (with ``producer``, if given: a batch of
+    hand-offs can share one); returns the task id."""
     task_id = handoff_task_id(kind, event_id)
     app.send_task(
         HANDOFF_TASKS[kind],
         args=[event_id],
         task_id=task_id,
         ignore_result=True,
+        producer=producer,
         headers=tracing.inject({}),  # the bridge's record span, if tracing is on
     )
     return task_id

@@ -111,8 +111,16 @@ def test_the_bridge_process_exports_its_spans_over_otlp(
     assert record.parent_span_id.hex() == UPSTREAM_SPAN
     attributes = {a.key: a.value for a in record.attributes}
     assert attributes["chimera.event_id"].string_value == "evt-otlp"
-    children = {sp.name for _, sp in spans if sp.parent_span_id == record.span_id}
-    assert {"inbox.accept", "inbox.mark"} <= children
+    # The batch's inbox writes are spans of their own, linked to each record's.
+    batches = {
+        sp.span_id: sp.name
+        for _, sp in spans
+        if any(link.span_id == record.span_id for link in sp.links)
+    }
+    writes = {
+        sp.name: batches[sp.parent_span_id] for _, sp in spans if sp.parent_span_id in batches
+    }
+    assert writes == {"inbox.accept": "1 records recorded", "inbox.mark": "1 events dispatched"}
     # The hand-off's task message carries the trace on to the worker.
     (task,) = queued(s)
     assert task.traceparent is not None and task.traceparent.split("-")[1] == UPSTREAM_TRACE

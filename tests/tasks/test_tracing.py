@@ -7,6 +7,7 @@ to an in-memory collector (``spans``), so the whole trace can be read back.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,18 @@ def test_a_conversation_event_is_one_trace_from_its_record_to_every_llm_call(
     assert names["run/chimera.conversation.start"] == 1
     assert names["run/chimera.conversation.turn"] == len(turns)
     assert names["run/chimera.conversation.finalize"] == 1
-    for write in ("inbox.accept", "inbox.mark", "conversations.started", "conversations.complete"):
+    for write in ("inbox.mark", "conversations.started", "conversations.complete"):
         assert names[write] >= 1, write
+    # The bridge records a poll's records together: that write links to each record.
+    (batch,) = [
+        t
+        for t in spans.finished()
+        if t.name.endswith("records recorded")
+        and any(link.context.span_id == record.context.span_id for link in t.links)
+    ]
+    assert [
+        t.name for t in spans.finished() if t.parent and t.parent.span_id == batch.context.span_id
+    ] == ["inbox.accept"]
 
     # Each turn task: the conversation's ids, the lock, and under it one LLM call.
     runs = sorted(
@@ -248,3 +259,20 @@ def test_an_analysis_event_is_one_trace_through_the_chord(
     assert all("run/chimera.analysis.part" in ancestors(c, by_id) for c in calls)
     (aggregate,) = [t for t in trace if t.name == "run/chimera.analysis.aggregate"]
     assert "run/chimera.analysis.part" in ancestors(aggregate, by_id)
+
+
+def test_log_lines_name_the_trace_and_span_they_were_written_in(spans: Any) -> None:
+    from chimera import tracing
+    from chimera.logs import ContextFilter, JsonFormatter
+
+    def line() -> dict[str, Any]:
+        record = logging.makeLogRecord({"msg": "turn done", "levelname": "INFO"})
+        ContextFilter().filter(record)
+        return dict(json.loads(JsonFormatter().format(record)))
+
+    assert "trace_id" not in line()  # no span: nothing to name
+    with tracing.span("step") as span:
+        ids = line()
+    context = span.get_span_context()
+    assert ids["trace_id"] == hex_id(context.trace_id, 32)
+    assert ids["span_id"] == hex_id(context.span_id, 16)
