@@ -4,6 +4,10 @@ The ids of the work in hand (event, conversation, run, task) live in a context
 variable: the bridge binds them per record, workers per task, and every line
 logged meanwhile carries them: as fields in JSON (production), as a short
 ``[key=value ...]`` suffix in text (local).
+
+No secret is written: ``configure_logging`` installs the process's redactor (the
+secrets of the settings it is given) and a filter that masks them, and credential
+shapes, in every record's message and traceback (``chimera.redaction``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from chimera import redaction, tracing
 from chimera.settings import Settings
 
 #: LogRecord attributes that are not "extra" fields.
@@ -58,13 +63,16 @@ def current_context() -> dict[str, Any]:
 
 class ContextFilter(logging.Filter):
     """Puts the bound ids on each record (fields it does not already have), and a text
-    rendering of them in ``record.context``."""
+    rendering of them in ``record.context``; when tracing, the trace and span ids too
+    (JSON fields only), so a log line leads to its trace."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         ids = _CONTEXT.get()
         for key, value in ids.items():
             if not hasattr(record, key):
                 setattr(record, key, value)
+        for key, value in tracing.current_ids().items():
+            setattr(record, key, value)
         record.context = " [" + " ".join(f"{k}={v}" for k, v in ids.items()) + "]" if ids else ""
         return True
 
@@ -80,13 +88,17 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         out.update({k: v for k, v in vars(record).items() if k not in _STANDARD and k != "context"})
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # as the redaction filter left it
+            out["exc"] = record.exc_text
         return json.dumps(out, default=str)
 
 
 def configure_logging(settings: Settings) -> None:
-    """Configure the root logger once, as text (local) or JSON lines (production)."""
+    """Configure the root logger once, as text (local) or JSON lines (production), with
+    the secrets of ``settings`` masked in every line."""
+    redaction.install(settings)
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -95,6 +107,7 @@ def configure_logging(settings: Settings) -> None:
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s")
         )
     handler.addFilter(ContextFilter())
+    handler.addFilter(redaction.RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     logging.captureWarnings(True)  # warnings become log lines (JSON in production)

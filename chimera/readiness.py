@@ -8,13 +8,13 @@ beat schedules) within the heartbeat TTL.  A worker that answers broadcast pings
 but stopped consuming has no fresh heartbeat, which is the point.
 
 Details are for operators and may be served over HTTP: every message passes
-through ``redact`` so no password, key or credentialled URL leaves this module.
+through the settings' redactor (``chimera.redaction``), so no password, key or
+credentialled URL leaves this module.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka.errors import KafkaError
-from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import heartbeat
 from chimera.errors import ChimeraError, DatabaseUnavailable, KafkaUnavailable, WorkerUnavailable
 from chimera.kafka.clients import admin_client
+from chimera.redaction import redactor_for
 from chimera.redis_client import make_redis, ping
-from chimera.settings import Settings, redact_url
+from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 2.0
 #: Longest error message kept in a report.
 MAX_DETAIL_CHARS = 300
-
-_CREDENTIALS_IN_URL = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s]+@")
 
 #: A check returns a one-line detail on success and raises ``ChimeraError`` on failure.
 Check = Callable[[], str]
@@ -78,27 +76,6 @@ class Report:
             "status": "ready" if self.ready else "not_ready",
             "checks": {c.name: c.as_dict() for c in self.checks},
         }
-
-
-def redact(message: str, settings: Settings) -> str:
-    """``message`` with every secret of ``settings`` and any URL password masked."""
-    out = _CREDENTIALS_IN_URL.sub(r"\1***@", message)
-    for field in Settings.model_fields:
-        value = getattr(settings, field)
-        if isinstance(value, SecretStr):
-            secret = value.get_secret_value()
-            if len(secret) >= 4:
-                out = out.replace(secret, redact_url(secret) if "://" in secret else "***")
-                # The password part of a URL secret can show up on its own.
-                password = _url_password(secret)
-                if password and len(password) >= 4:
-                    out = out.replace(password, "***")
-    return out
-
-
-def _url_password(url: str) -> str | None:
-    match = re.match(r"[a-zA-Z][\w+.-]*://[^:/@\s]*:([^@\s]+)@", url)
-    return match.group(1) if match else None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -159,6 +136,7 @@ class Readiness:
             update={"redis_socket_timeout_s": timeout_s, "redis_connect_timeout_s": timeout_s}
         )
         self._redis = make_redis(probe)
+        self._redactor = redactor_for(settings)
         self._engine = engine
         self.checks: dict[str, Check] = {
             "redis": self.check_redis,
@@ -168,9 +146,7 @@ class Readiness:
         }
 
     def run(self) -> Report:
-        return run_checks(
-            self.checks, timeout_s=self.timeout_s, scrub=lambda s: redact(s, self.settings)
-        )
+        return run_checks(self.checks, timeout_s=self.timeout_s, scrub=self._redactor.redact)
 
     def close(self) -> None:
         self._redis.close()

@@ -331,12 +331,7 @@ class Settings(BaseSettings):
             problems["kafka_heartbeat_interval_ms"] = (
                 "must be at most a third of CHIMERA_KAFKA_SESSION_TIMEOUT_MS"
             )
-        if self.kafka_security_protocol.startswith("SASL") and not (
-            self.kafka_sasl_mechanism and self.kafka_sasl_username
-        ):
-            problems["kafka_sasl_mechanism"] = (
-                "SASL protocols need KAFKA_SASL_MECHANISM and KAFKA_SASL_USERNAME"
-            )
+        problems |= self._kafka_security_problems()
         if len(self.default_participants) > self.max_participants:
             problems["default_participants"] = (
                 f"at most CHIMERA_MAX_PARTICIPANTS ({self.max_participants})"
@@ -344,6 +339,40 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(_format(problems))
         return self
+
+    def _kafka_security_problems(self) -> dict[str, str]:
+        """What KAFKA_SECURITY_PROTOCOL needs and the other KAFKA_SSL_/SASL_ variables lack."""
+        protocol = self.kafka_security_protocol
+        problems: dict[str, str] = {}
+        if protocol.startswith("SASL"):
+            if self.kafka_sasl_mechanism is None:
+                problems["kafka_sasl_mechanism"] = (
+                    f"{protocol} needs KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+                )
+            elif self.kafka_sasl_mechanism == "OAUTHBEARER":
+                problems["kafka_sasl_mechanism"] = (
+                    "OAUTHBEARER needs a token provider, which Chimera does not configure: "
+                    "use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                )
+            if not self.kafka_sasl_username:
+                problems["kafka_sasl_username"] = f"{protocol} needs KAFKA_SASL_USERNAME"
+            if self.kafka_sasl_password is None or not self.kafka_sasl_password.get_secret_value():
+                problems["kafka_sasl_password"] = f"{protocol} needs KAFKA_SASL_PASSWORD"
+        ssl_files = [
+            env_var_for(f"kafka_ssl_{name}")
+            for name in ("cafile", "certfile", "keyfile")
+            if getattr(self, f"kafka_ssl_{name}") is not None
+        ]
+        if ssl_files and protocol not in ("SSL", "SASL_SSL"):
+            problems["kafka_security_protocol"] = (
+                f"{', '.join(ssl_files)} set, but {protocol} does not use TLS: "
+                "set KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL)"
+            )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            problems["kafka_ssl_keyfile"] = (
+                "a client key without its certificate: set KAFKA_SSL_CERTFILE too"
+            )
+        return problems
 
     # --- Derived values -------------------------------------------------------
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from chimera import metrics
+from chimera import metrics, redaction
 from chimera.batching import Batcher
 from chimera.db.tables import LLMCall
 from chimera.llm.pricing import PriceTable
@@ -32,6 +32,11 @@ from chimera.llm.types import LLMRequest, Usage
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 2_000
+
+
+def _error_text(error: BaseException) -> str:
+    """What the row keeps of an error: no secret (SDK errors may echo the key)."""
+    return redaction.redact(f"{type(error).__name__}: {error}")[:_MAX_ERROR_CHARS]
 
 
 class Accountant:
@@ -94,7 +99,7 @@ class Accountant:
             "owner_id": meta.owner_id,
             "step": meta.step,
             "status": status,
-            "error": f"{error_class}: {error}"[:_MAX_ERROR_CHARS] if error else None,
+            "error": _error_text(error) if error is not None else None,
             "input_tokens": in_tok,
             "output_tokens": out_tok,
             "latency_ms": latency_s * 1000,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from chimera import redaction
 from chimera.errors import (
     LLMAuthError,
     LLMBadRequest,
@@ -78,7 +79,9 @@ def error_for_status(
 ) -> LLMError:
     """The chimera error for an HTTP error answer."""
     ids = {"provider": provider, "model": model}
-    text = f"{provider} answered {status}: {message}"
+    # A provider's message can quote what it was sent (a key, a header): masked here, so
+    # nothing downstream (llm_calls, analysis bundles, DLQ headers) ever holds it.
+    text = redaction.redact(f"{provider} answered {status}: {message}")
     if status == 429:
         if _is_spend_cap(body):
             return SpendCapReached(text, **ids)
@@ -96,5 +99,7 @@ def transport_error(exc: BaseException, *, provider: str, model: str) -> LLMTime
     """A timeout, refused or reset connection: retryable."""
     kind = "timed out" if "timeout" in type(exc).__name__.lower() else "connection failed"
     return LLMTimeout(
-        f"{provider} call {kind}: {type(exc).__name__}: {exc}", provider=provider, model=model
+        redaction.redact(f"{provider} call {kind}: {type(exc).__name__}: {exc}"),
+        provider=provider,
+        model=model,
     )

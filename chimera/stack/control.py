@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -16,6 +17,7 @@ from chimera.db import admin
 from chimera.errors import ChimeraError, PortInUse, StackError
 from chimera.kafka import broker
 from chimera.kafka.topics import ensure_topics, list_topics
+from chimera.redaction import redactor_for
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, to_env
 from chimera.stack import checks, procs
@@ -352,7 +354,12 @@ def down(
 
 
 def status(settings: Settings) -> list[ComponentStatus]:
-    """One status per dependency and component."""
+    """One status per dependency and component; no secret in any detail."""
+    redactor = redactor_for(settings)
+    return [dataclasses.replace(s, detail=redactor.redact(s.detail)) for s in _statuses(settings)]
+
+
+def _statuses(settings: Settings) -> list[ComponentStatus]:
     simulated = uses_simulator(settings)
     settings = with_simulator(settings)
     out = [_dependency("redis", checks.check_redis, settings)]

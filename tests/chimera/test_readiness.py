@@ -8,7 +8,8 @@ import time
 from pydantic import SecretStr
 
 from chimera.errors import RedisUnavailable
-from chimera.readiness import redact, run_checks
+from chimera.readiness import run_checks
+from chimera.redaction import redact
 from chimera.settings import Settings
 
 
