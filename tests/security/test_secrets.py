@@ -349,17 +349,22 @@ def test_the_analyze_answer_and_stored_bundle_carry_no_secret(analyze_app: Flask
     assert_clean(response.get_data(as_text=True) + "".join(bundles), "the analysis bundle")
 
 
+def with_dead_stores(settings: Settings) -> Settings:
+    """Every secret set, and Redis and Postgres URLs with passwords, on closed ports."""
+    dead_db = f"postgresql://app:{DB_PASSWORD}@127.0.0.1:{free_port()}/chimera"
+    return with_secrets(
+        settings,
+        redis_url=SecretStr(f"redis://:{REDIS_URL_PASSWORD}@127.0.0.1:{free_port()}/0"),
+        database_url=SecretStr(normalize_database_url(dead_db)),
+    )
+
+
 def test_readyz_with_credentialled_urls_of_dead_services(
     make_app: Callable[[Settings], Flask],
     web_settings: Settings,
     service_logs: Callable[[Settings], Callable[[], str]],
 ) -> None:
-    dead_db = f"postgresql://app:{DB_PASSWORD}@127.0.0.1:{free_port()}/chimera"
-    secret = with_secrets(
-        web_settings,
-        redis_url=SecretStr(f"redis://:{REDIS_URL_PASSWORD}@127.0.0.1:{free_port()}/0"),
-        database_url=SecretStr(normalize_database_url(dead_db)),
-    )
+    secret = with_dead_stores(web_settings)
     logged = service_logs(secret)
     response = make_app(secret).test_client().get("/readyz")
     assert response.status_code == 503
@@ -377,12 +382,7 @@ def test_error_json_of_the_web_app_carries_no_secret(
     web_settings: Settings,
     service_logs: Callable[[Settings], Callable[[], str]],
 ) -> None:
-    dead_db = f"postgresql://app:{DB_PASSWORD}@127.0.0.1:{free_port()}/chimera"
-    secret = with_secrets(
-        web_settings,
-        redis_url=SecretStr(f"redis://:{REDIS_URL_PASSWORD}@127.0.0.1:{free_port()}/0"),
-        database_url=SecretStr(normalize_database_url(dead_db)),
-    )
+    secret = with_dead_stores(web_settings)
     logged = service_logs(secret)
     client: FlaskClient = make_app(secret).test_client()
     token = {"Authorization": f"Bearer {SECRETS['api_token']}"}
