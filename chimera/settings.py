@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,  # values may be secrets
     )
 
+    def __repr_args__(self) -> Any:
+        # A plain URL (a provider's base URL, the OTLP endpoint) may carry credentials.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if isinstance(value, str) and "://" in value else value
+
     # --- Redis ----------------------------------------------------------------
     redis_host: str = _env(d.REDIS_HOST, "REDIS_HOST")
     redis_port: Port = _env(d.REDIS_PORT, "REDIS_PORT")
@@ -540,6 +545,8 @@ def describe(settings: Settings) -> dict[str, str]:
             shown = redact_url(value.get_secret_value()) if "url" in field else "***"
         elif isinstance(value, list | dict):
             shown = json.dumps(_jsonable(value))
+        elif isinstance(value, str) and "://" in value:  # a base URL may carry credentials
+            shown = redact_url(value)
         else:
             shown = "" if value is None else str(value)
         out[env_var_for(field)] = shown

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from chimera import redaction
 from chimera.cli.commands import cli
 from chimera.errors import ChimeraError, ConfigError
 
@@ -21,10 +22,10 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        click.echo(f"error: {one_line(exc)}", err=True)
+        click.echo(f"error: {redaction.redact(one_line(exc))}", err=True)
         sys.exit(2)
-    except ChimeraError as exc:
-        click.echo(f"error: {one_line(exc)}", err=True)
+    except ChimeraError as exc:  # may quote a driver's message, with a URL in it
+        click.echo(f"error: {redaction.redact(one_line(exc))}", err=True)
         sys.exit(1)
 
 

@@ -178,11 +178,16 @@ def test_secrets_never_show_in_repr_or_description(clean_env: pytest.MonkeyPatch
     clean_env.setenv("ANTHROPIC_API_KEY", "sk-ant-very-secret")
     clean_env.setenv("DATABASE_URL", "postgresql://app:db-secret@db/chimera")
     clean_env.setenv("KAFKA_SASL_PASSWORD", "kafka-secret")
+    # Plain URLs may carry credentials too: a proxy's, a collector's.
+    clean_env.setenv("OPENAI_BASE_URL", "https://proxy-user:proxy-secret@llm.internal/v1")
+    clean_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otel:otel-secret@collector:4318")
     settings = load_settings()
     shown = repr(settings) + str(describe(settings))
-    for secret in ("sk-ant-very-secret", "db-secret", "kafka-secret"):
+    for secret in ("sk-ant-very-secret", "db-secret", "kafka-secret", "otel-secret"):
         assert secret not in shown
     assert describe(settings)["DATABASE_URL"] == "postgresql+psycopg2://app:***@db/chimera"
+    assert describe(settings)["OPENAI_BASE_URL"] == "https://proxy-user:***@llm.internal/v1"
+    assert describe(settings)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "https://otel:***@collector:4318"
 
 
 def test_error_messages_do_not_echo_secret_values(clean_env: pytest.MonkeyPatch) -> None:
