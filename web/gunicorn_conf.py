@@ -41,10 +41,18 @@ def on_starting(server: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     """Each worker logs the way every chimera entry point does."""
     # Imported here, in the worker: nothing chimera may load in the master (see above).
+    import logging  # noqa: PLC0415
+
     from chimera.logs import configure_logging  # noqa: PLC0415
+    from chimera.redaction import RedactingFilter  # noqa: PLC0415
     from chimera.settings import get_settings  # noqa: PLC0415
 
     configure_logging(get_settings())
+    # gunicorn's loggers keep their own handlers: mask what they write too (a query
+    # string with a key in it, say).
+    for name in ("gunicorn.error", "gunicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(RedactingFilter())
 
 
 def child_exit(server: Any, worker: Any) -> None:
