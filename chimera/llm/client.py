@@ -55,6 +55,21 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * (len(request.messages) + 1)
 
 
+def storable(value: Any) -> Any:
+    """``value`` without NUL characters, in every string it holds.
+
+    A model can emit U+0000; Postgres text and JSONB cannot store it, and a turn or
+    analysis holding one could never be stored (the write would fail on every retry).
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def _request_attributes(request: LLMRequest, attempt: int) -> dict[str, Any]:
     """A call's span attributes (OpenTelemetry's gen_ai names, then Chimera's)."""
     meta = request.meta
@@ -161,8 +176,8 @@ class LLMClient:
         return LLMResponse(
             provider=request.provider,
             model=result.model,
-            text=result.text,
-            data=result.data,
+            text=storable(result.text),
+            data=storable(result.data),
             usage=result.usage,
             stop_reason=result.stop_reason,
             latency_ms=latency * 1000,

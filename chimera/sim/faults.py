@@ -50,6 +50,7 @@ FaultKind = Literal[
     "unauthorized",
     "forbidden",
     "empty",
+    "nul",
 ]
 #: Faults answered with an error status instead of a completion.
 ERROR_KINDS: frozenset[str] = frozenset(

@@ -9,8 +9,10 @@ record and one INFO log line.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 from chimera.sim import admin, engine
 from chimera.sim.anthropic_api import AnthropicAPI
@@ -151,6 +153,8 @@ class SimApp:
         elif kind == "empty":
             reply = provider.empty(call, completion, latency, rid)
         else:
+            if kind == "nul":  # a NUL in the answer (Postgres stores no U+0000)
+                completion = _with_nul(completion)
             reply = provider.answer(call, completion, latency, rid, admission)
             outcome.output_tokens = completion.output_tokens
         if kind == "truncated":
@@ -221,3 +225,21 @@ def _truncated(reply: Reply) -> Reply:
     if isinstance(reply, Stream):
         return replace(reply, events=reply.events[: max(1, len(reply.events) // 2)])
     return reply
+
+
+def _with_nul(completion: Completion) -> Completion:
+    """The answer with a NUL character in its text (and in every string of its value)."""
+
+    def spoil(value: Any) -> Any:
+        if isinstance(value, str):
+            return value[:1] + "\x00" + value[1:]
+        if isinstance(value, dict):
+            return {k: spoil(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [spoil(v) for v in value]
+        return value
+
+    if completion.value is None:
+        return replace(completion, text=spoil(completion.text))
+    value = spoil(completion.value)
+    return replace(completion, value=value, text=json.dumps(value))

@@ -180,3 +180,16 @@ def test_a_missing_context_or_unknown_prompt_is_dead_lettered_unpaid(
 
 def test_ids_are_derived_from_the_event() -> None:
     assert run_id("evt-1") == run_id("evt-1") != run_id("evt-2")
+
+
+def test_analyses_whose_answers_hold_nul_characters_are_stored_without_them(
+    flow: Flow, sim_calls: Any
+) -> None:
+    sim_calls.add_fault("nul", count=4)  # every string of every structured answer
+    event = flow.analysis_event()
+    row = flow.wait_run(flow.submit_analysis(event), timeout_s=60)
+    assert row.status == "ok"
+    assert row.bundle["summary"]["summary"]
+    assert "\\u0000" not in json.dumps(row.bundle)
+    assert sim_calls.calls().total == 4  # stored at once, not retried
+    flow.wait_event(event["event_id"], "done")

@@ -104,3 +104,16 @@ def test_retries_go_past_celerys_default_cap_of_three(flow: Flow, sim_calls: Any
 
 def test_ids_are_derived_from_the_event() -> None:
     assert conversation_id("evt-1") == conversation_id("evt-1") != conversation_id("evt-2")
+
+
+def test_an_answer_holding_a_nul_character_is_stored_without_it(flow: Flow, sim_calls: Any) -> None:
+    """Postgres text holds no U+0000: left in, the conversation could never be stored."""
+    sim_calls.add_fault("nul", provider="anthropic", count=1)
+    event = flow.event(min_turns=2, max_turns=2)
+    cid = flow.submit(event)
+    flow.wait(cid, timeout_s=30)
+    turns = flow.turns(cid)
+    assert len(turns) == 2 and all("\x00" not in t.content for t in turns)
+    assert sim_calls.calls().total == 2  # stored at once, not retried
+    (done,) = flow.values(flow.messages(flow.settings.topic_conversation_completed, cid, count=1))
+    assert done["transcript"][0]["content"] == turns[0].content
