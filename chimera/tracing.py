@@ -68,16 +68,18 @@ def setup(
 ) -> TracerProvider | None:
     """Install tracing for this process (once); None when it stays off.
 
-    ``processor`` replaces the OTLP exporter (tests pass an in-memory one).
+    Tracing is on when an OTLP endpoint is configured or ``processor`` is given; a
+    later call while it is on returns the same provider.  ``processor`` replaces the
+    OTLP exporter (tests pass an in-memory one).
     ``role`` ("bridge", "worker", "web", "beat", "cli") becomes the ``chimera.role``
     resource attribute; the worker also gets the Celery instrumentation.
     """
     with _lock:
         provider = _State.provider
+        if not _State.on and processor is None and not enabled(settings):
+            return None  # off, and nothing asks for it (a provider left by ``stop`` stays off)
         if provider is None:
             if processor is None:
-                if not enabled(settings):
-                    return None
                 # Imported here (~0.25 s): a process that does not trace never loads it.
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
                     OTLPSpanExporter,

@@ -133,7 +133,16 @@ def test_connections_cut_at_commit_reply_lost_or_commit_lost(
     stack = make_stack(database_url=url)
     stack.start_all()
     proxy.arm(24, every=3)
-    ids = stack.produce_conversations(8, min_turns=3, max_turns=4) + stack.produce_analyses(4)
+    # One event at a time, each recorded before the next is sent: the bridge writes a
+    # poll's records in one transaction, and this way it makes enough COMMITs to meet cuts.
+    ids: list[str] = []
+    for i in range(12):
+        produce = stack.produce_conversations if i % 3 else stack.produce_analyses
+        (event_id,) = produce(1, **({"min_turns": 3, "max_turns": 4} if i % 3 else {}))
+        ids.append(event_id)
+        wait_for(
+            lambda e=event_id: e in stack.statuses([e]), timeout_s=60, what=f"{event_id} recorded"
+        )
     settle_s = stack.wait_settled(ids, timeout_s=300)
 
     # The LLM-call rows are written in batches off the call path; a batch that met a cut
