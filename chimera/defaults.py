@@ -52,6 +52,11 @@ TASK_MAX_CRASHES: Final = 3
 TOPICS_CAPACITY: Final = 50
 TOPICS_BATCH: Final = 20
 TOPICS_DRAIN_INTERVAL_S: Final = 5.0
+# A topic-queue item larger than this is dead-lettered unread.
+TOPICS_MAX_ITEM_BYTES: Final = 65_536
+# The topic queue's dead letters (a Redis list) keep at most this many entries.
+TOPICS_DEAD_MAX: Final = 10_000
+KEY_TOPICS_DEAD: Final = "topics:dead"
 RECONCILE_AFTER_S: Final = 600.0
 RECONCILE_INTERVAL_S: Final = 60.0
 RECONCILE_MAX_ATTEMPTS: Final = 5
@@ -111,6 +116,15 @@ MAX_TEXT_CHARS: Final = 200_000
 # Deeper JSON is refused: near Python's recursion limit a payload that parses can still
 # fail to serialise a few frames further down (storing it, re-reading it in a task).
 MAX_JSON_DEPTH: Final = 100
+# Attacker-chosen text (a JSON key, a field value, an error that quotes either) is cut
+# to this many characters wherever it is logged, quoted in an error or copied into a
+# dead-letter header; the cut is marked (chimera/untrusted.py).
+MAX_QUOTED_CHARS: Final = 256
+# A log line's message is cut to this many characters (its traceback is kept).
+MAX_LOG_MESSAGE_CHARS: Final = 8_192
+# Metadata an event may ask to be copied into its output events (conversation.completed
+# must fit the producer's 1 MiB record limit after every turn was paid for).
+MAX_OUTPUT_METADATA_BYTES: Final = 65_536
 
 # --- LLM governance ------------------------------------------------------------------
 RATE_LIMIT_REQUESTS_PER_MINUTE: Final = 60
@@ -145,6 +159,11 @@ HTTP_WORKERS: Final = 2
 HTTP_THREADS: Final = 8
 # Request bodies larger than this are refused with 413.
 HTTP_MAX_BODY_BYTES: Final = 2_097_152
+# /readyz answers from a cache this young (each fresh check opens Kafka, Redis and
+# Postgres connections: probes must not be able to hammer them).
+READYZ_CACHE_S: Final = 5.0
+# Values of a secret setting that are placeholders, never credentials (.env.example's).
+PLACEHOLDER_SECRET_PREFIX: Final = "change-me"  # noqa: S105 - a marker, not a secret
 
 # --- Flower ----------------------------------------------------------------------------------
 FLOWER_HOST: Final = "127.0.0.1"

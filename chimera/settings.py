@@ -34,7 +34,7 @@ from sqlalchemy.exc import ArgumentError
 from chimera import defaults as d
 from chimera.errors import ConfigError
 from chimera.models.analysis import AnalysisKind
-from chimera.models.participants import Participant
+from chimera.models.participants import Participant, Provider
 
 
 def _env(default: Any, *names: str, **kwargs: Any) -> Any:
@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     # JSON: {"anthropic": {"rpm": 50}, "anthropic/claude-sonnet-5-5": {"itpm": 30000}}
     # A model's entry overrides its provider's, field by field.
     llm_limits: dict[str, ModelLimits] = Field(default_factory=dict)
+    #: The models events may name, per provider; a provider left out allows the models
+    #: the price table lists for it (and those the settings themselves name).
+    llm_models: dict[Provider, list[str]] = Field(default_factory=dict)
+    #: Whose window RATE_LIMIT_REQUESTS_PER_MINUTE and CHIMERA_LLM_LIMITS' provider
+    #: entries count: the provider's (one budget however many model names) or each model's.
+    llm_limit_scope: Literal["provider", "model"] = "provider"
     llm_timeout_s: PositiveFloat = d.LLM_TIMEOUT_S
     llm_connect_timeout_s: PositiveFloat = d.LLM_CONNECT_TIMEOUT_S
     llm_sdk_max_retries: Annotated[int, Field(ge=0, le=1)] = 0
@@ -176,6 +182,8 @@ class Settings(BaseSettings):
     topics_capacity: Annotated[int, Field(ge=1)] = d.TOPICS_CAPACITY
     topics_batch: Annotated[int, Field(ge=1)] = d.TOPICS_BATCH
     topics_drain_interval_s: PositiveFloat = d.TOPICS_DRAIN_INTERVAL_S
+    topics_max_item_bytes: Annotated[int, Field(ge=256)] = d.TOPICS_MAX_ITEM_BYTES
+    topics_dead_max: PositiveInt = d.TOPICS_DEAD_MAX
     # An inbox event untouched this long is re-driven by the reconciler.
     reconcile_after_s: PositiveFloat = d.RECONCILE_AFTER_S
     reconcile_interval_s: PositiveFloat = d.RECONCILE_INTERVAL_S
@@ -187,6 +195,12 @@ class Settings(BaseSettings):
 
     # --- Input limits ---------------------------------------------------------
     max_event_bytes: Annotated[int, Field(ge=1_024)] = d.MAX_EVENT_BYTES
+    #: How much attacker-chosen text a log line, an error or a dead-letter header quotes.
+    max_quoted_chars: Annotated[int, Field(ge=32, le=100_000)] = d.MAX_QUOTED_CHARS
+    max_log_message_chars: Annotated[int, Field(ge=256, le=10_000_000)] = d.MAX_LOG_MESSAGE_CHARS
+    max_output_metadata_bytes: Annotated[int, Field(ge=256, le=524_288)] = (
+        d.MAX_OUTPUT_METADATA_BYTES
+    )
 
     # --- Bridge ---------------------------------------------------------------
     bridge_queue_high_water: PositiveInt = d.BRIDGE_QUEUE_HIGH_WATER
@@ -225,6 +239,8 @@ class Settings(BaseSettings):
     # How /orchestrator/analyze fans out: a thread pool, or Ray (local, or RAY_ADDRESS).
     analyze_executor: Literal["threads", "ray"] = "threads"
     ray_address: str | None = _env(None, "RAY_ADDRESS")
+    #: Ray's token authentication, required when RAY_ADDRESS names a remote cluster.
+    ray_auth_token: SecretStr | None = _env(None, "RAY_AUTH_TOKEN")
     analyze_timeout_s: PositiveFloat = d.ANALYZE_TIMEOUT_S
 
     # --- HTTP -----------------------------------------------------------------
@@ -234,6 +250,13 @@ class Settings(BaseSettings):
     http_threads: Annotated[int, Field(ge=1, le=256)] = d.HTTP_THREADS
     http_max_body_bytes: Annotated[int, Field(ge=1_024)] = d.HTTP_MAX_BODY_BYTES
     api_token: SecretStr | None = None
+    #: Without CHIMERA_API_TOKEN the app serves loopback only, unless this is true.
+    allow_anonymous: bool = False
+    #: A token for /metrics and /readyz's details alone (a scraper's); the API token works too.
+    metrics_token: SecretStr | None = None
+    readyz_cache_s: Annotated[float, Field(ge=0, le=300)] = d.READYZ_CACHE_S
+    #: Host headers accepted besides loopback names (DNS-rebinding guard); ["*"] accepts any.
+    http_allowed_hosts: list[str] = Field(default_factory=list)
 
     # --- Flower ---------------------------------------------------------------
     flower_host: str = d.FLOWER_HOST
@@ -243,6 +266,9 @@ class Settings(BaseSettings):
 
     # --- Dead-letter replay ----------------------------------------------------
     dlq_max_replays: Annotated[int, Field(ge=0, le=1_000)] = d.DLQ_MAX_REPLAYS
+    #: Dead-letter topic -> the input topic its records are replayed to; empty: each
+    #: input topic's own (conversation.dlq -> conversation.new, analysis.dlq -> analysis.tasks).
+    dlq_routes: dict[str, str] = Field(default_factory=dict)
 
     # --- Observability --------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -337,6 +363,8 @@ class Settings(BaseSettings):
                 "must be at most a third of CHIMERA_KAFKA_SESSION_TIMEOUT_MS"
             )
         problems |= self._kafka_security_problems()
+        problems |= self._placeholder_problems()
+        problems |= self._dlq_route_problems()
         if len(self.default_participants) > self.max_participants:
             problems["default_participants"] = (
                 f"at most CHIMERA_MAX_PARTICIPANTS ({self.max_participants})"
@@ -344,6 +372,33 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(_format(problems))
         return self
+
+    def _placeholder_problems(self) -> dict[str, str]:
+        """Secrets still holding a placeholder of .env.example (``change-me...``)."""
+        problems: dict[str, str] = {}
+        for field in Settings.model_fields:
+            value = getattr(self, field)
+            if not isinstance(value, SecretStr):
+                continue
+            secret = value.get_secret_value()
+            if "://" in secret:  # a URL: its password is the secret
+                secret = urlsplit(secret).password or ""
+            if secret.lower().startswith(d.PLACEHOLDER_SECRET_PREFIX):
+                problems[field] = (
+                    f"still the placeholder {d.PLACEHOLDER_SECRET_PREFIX}...: set a real secret "
+                    "(e.g. `openssl rand -hex 32`) or leave it unset"
+                )
+        return problems
+
+    def _dlq_route_problems(self) -> dict[str, str]:
+        inputs = {self.topic_conversation_new, self.topic_analysis_tasks}
+        for dlq, target in self.dlq_routes.items():
+            if target not in inputs:
+                return {
+                    "dlq_routes": f"{dlq} -> {target}: dead letters are replayed only to an "
+                    f"input topic ({', '.join(sorted(inputs))})"
+                }
+        return {}
 
     def _kafka_security_problems(self) -> dict[str, str]:
         """What KAFKA_SECURITY_PROTOCOL needs and the other KAFKA_SSL_/SASL_ variables lack."""
@@ -420,6 +475,14 @@ class Settings(BaseSettings):
             d.TOPIC_ANALYSIS_COMPLETED: self.topic_analysis_completed,
             d.TOPIC_ANALYSIS_DLQ: self.topic_analysis_dlq,
         }
+
+    @property
+    def replay_routes(self) -> dict[str, str]:
+        """Dead-letter topic -> the one input topic its records may be replayed to."""
+        return {
+            self.topic_conversation_dlq: self.topic_conversation_new,
+            self.topic_analysis_dlq: self.topic_analysis_tasks,
+        } | dict(self.dlq_routes)
 
     def redis_key(self, *parts: str) -> str:
         """A key in our own namespace: ``<prefix><part>:<part>...``."""

@@ -30,6 +30,7 @@ from pydantic import AliasChoices
 
 from chimera import heartbeat
 from chimera.cli.commands import cli
+from chimera.errors import ConfigError
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, env_var_for, load_settings
 from chimera.stack import control
@@ -534,6 +535,20 @@ def test_env_example_has_placeholders_for_secrets_and_leaves_optional_ones_unset
     assert "GEMINI_API_KEY" not in entries
 
 
+@pytest.mark.parametrize("service", [s for s in CHIMERA if s != "ray-head"])
+def test_placeholder_secrets_are_refused_by_every_service(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith(SETTINGS_PREFIXES)]:
+        monkeypatch.delenv(name)
+    for name, value in container_env(service, env_example()).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "REDIS_PASSWORD: still the placeholder change-me" in str(caught.value)
+    assert "change-me-redis-password" not in str(caught.value)  # the value is not echoed
+
+
 def container_env(service: str, env: Mapping[str, str]) -> dict[str, str]:
     """What a Chimera container sees: .env (env_file) under the service's `environment:`."""
     spec = SERVICES[service]
@@ -545,7 +560,9 @@ def container_env(service: str, env: Mapping[str, str]) -> dict[str, str]:
 def test_each_service_reads_valid_settings_with_json_logs(
     service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dotenv = env_example()
+    # The operator's own secrets in place of .env.example's placeholders (which every
+    # process refuses: test_placeholder_secrets_are_refused_by_every_service).
+    dotenv = {k: v.replace("change-me", "s3cret") for k, v in env_example().items()}
     if service == "web":  # the optional Ray lines, uncommented
         dotenv |= {e.name: e.value for e in env_entries() if e.name.startswith("RAY_")}
         dotenv["CHIMERA_ANALYZE_EXECUTOR"] = "ray"
@@ -555,7 +572,7 @@ def test_each_service_reads_valid_settings_with_json_logs(
         monkeypatch.setenv(name, value)
     settings = load_settings()
     assert settings.log_format == "json"
-    assert settings.celery_broker_url.startswith("redis://:change-me-redis-password@redis:6379/")
+    assert settings.celery_broker_url.startswith("redis://:s3cret-redis-password@redis:6379/")
     assert "@postgres:5432/chimera" in settings.database_url.get_secret_value()
     assert settings.bootstrap_servers == ["kafka:9092"]
     assert str(settings.state_dir) == "/var/lib/chimera"
