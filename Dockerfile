@@ -7,7 +7,8 @@
 #   worker    celery -A tasks.worker worker --loglevel INFO --hostname chimera@%h
 #   beat      celery -A tasks.worker beat --loglevel INFO          (exactly one!)
 #   bridge    python -m bridges
-#   web       gunicorn --config web/gunicorn_conf.py ... 'web:create_app()'  (the CMD)
+#   web       gunicorn --config web/gunicorn_conf.py ... 'web:create_app()'  (the CMD;
+#             it listens on CHIMERA_HTTP_HOST:CHIMERA_HTTP_PORT, loopback by default)
 #   flower    celery -A tasks.worker flower --address=0.0.0.0 --port=5555 ...
 #   one-shot  python -m chimera db upgrade | python -m chimera kafka create-topics
 #   ray-head  ray start --head --block ...                          (profile "ray")
@@ -59,9 +60,10 @@ RUN groupadd --system --gid "${APP_GID}" chimera \
 WORKDIR /app
 
 # Dependencies in their own layer, before the source: editing code does not
-# reinstall them.  requirements.txt is the full pinned freeze; it also pins the
-# test and lint tools (pytest, hypothesis, ruff, mypy, pytest-celery, docker,
-# ...), which are never imported at run time but cost size and attack surface.
+# reinstall them.  requirements.txt pins what runs and nothing else: the test
+# and lint tools (pytest, hypothesis, ruff, mypy, pytest-celery, docker, ...)
+# are in requirements-dev.txt, which the image never installs (size and attack
+# surface, for code that never runs here).
 #
 # RAY_CLIENT_PACKAGES: the Ray Client (RAY_ADDRESS=ray://..., the "ray"
 # profile) needs grpcio, which requirements.txt does not pin (Ray's "client"
@@ -109,5 +111,9 @@ EXPOSE 8085 5555
 # No ENTRYPOINT: compose's `command:` is the whole command line.
 
 # Default process: the web app, as compose's `web` service runs it with the
-# default settings (CHIMERA_HTTP_WORKERS=2, CHIMERA_HTTP_THREADS=8).
-CMD ["gunicorn", "--config", "web/gunicorn_conf.py", "--bind", "0.0.0.0:8085", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--graceful-timeout", "30", "--no-control-socket", "--log-level", "INFO", "web:create_app()"]
+# default settings (CHIMERA_HTTP_WORKERS=2, CHIMERA_HTTP_THREADS=8).  No --bind:
+# web/gunicorn_conf.py binds CHIMERA_HTTP_HOST:CHIMERA_HTTP_PORT, 127.0.0.1:8085
+# unless set.  Closed by default: to serve beyond the container, set
+# CHIMERA_HTTP_HOST=0.0.0.0 and CHIMERA_API_TOKEN (as compose does); an address
+# other than loopback without a token is refused at start-up.
+CMD ["gunicorn", "--config", "web/gunicorn_conf.py", "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--graceful-timeout", "30", "--no-control-socket", "--log-level", "INFO", "web:create_app()"]

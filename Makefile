@@ -14,14 +14,16 @@ BENCH_ARGS ?=
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements-dev.txt: the runtime pins (requirements.txt, all the image gets) plus the
+# test and lint tools.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-venv: $(STAMP)  ## Create .venv and install the pinned requirements
+venv: $(STAMP)  ## Create .venv and install the pinned requirements and test tools
 
 services:  ## Make sure Redis and PostgreSQL answer (start them if stopped)
 	@scripts/ensure-services.sh

@@ -32,6 +32,7 @@ from bench.stack import Stack
 #: Run order: cheap scenarios first, the long LLM-bound ones after.
 SCENARIOS = (
     "llm_layer",
+    "linear_time",
     "turns",
     "scale_out",
     "bridge",

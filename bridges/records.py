@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,17 +25,16 @@ from opentelemetry.trace import Span
 from redis.exceptions import RedisError
 
 from chimera import tracing
-from chimera.codec import decode_event, parse_json_object
+from chimera.codec import decode_object, parse_json_object
 from chimera.errors import (
     ConflictingDuplicate,
     InputError,
     RedisUnavailable,
-    SchemaInvalid,
     ServiceUnavailable,
 )
 from chimera.inbox import Acceptance, Arrival, EventKind, Inbox, Source
 from chimera.kafka.consuming import letter_for
-from chimera.kafka.dlq import dead_letter, dlq_topic_for
+from chimera.kafka.dlq import dead_letter, dlq_topic_for, quoted
 from chimera.logs import bind, log_context
 from chimera.settings import Settings
 from tasks.handoff import send_handoff
@@ -78,31 +78,6 @@ def hand_off(app: Celery, kind: str, event_id: str, producer: Any = None) -> str
         raise RedisUnavailable(
             f"cannot hand the {kind} event to the Celery broker: {exc}", event_id=event_id
         ) from exc
-
-
-def check_storable(payload: dict[str, Any], event_id: str) -> None:
-    """Raise ``SchemaInvalid`` if a string holds NUL, which Postgres JSONB cannot store.
-
-    Left to the inbox, such a payload fails its INSERT as if Postgres were down,
-    and the bridge would retry it for ever.  (The codec should reject it; until
-    it does, the bridge does.)
-    """
-    stack: list[tuple[str, Any]] = [("", payload)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                where = f"{path}.{key}" if path else str(key)
-                if "\x00" in key:
-                    stack.append((where, key))
-                stack.append((where, item))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
-        elif isinstance(value, str) and "\x00" in value:
-            message = "contains a NUL character, which cannot be stored"
-            raise SchemaInvalid(
-                f"{path} {message}", [{"field": path, "message": message}], event_id=event_id
-            )
 
 
 @dataclass(frozen=True)
@@ -209,7 +184,7 @@ class RecordProcessor:
             if span.is_recording():
                 span.set_attributes(
                     {
-                        "chimera.event_id": result.event_id or "",
+                        "chimera.event_id": quoted(result.event_id or ""),
                         "chimera.event_kind": result.kind or "",
                         "chimera.outcome": str(result.outcome),
                         "chimera.dlq_reason": result.reason or "",
@@ -235,20 +210,25 @@ class RecordProcessor:
             log.warning("could not mark %d events dispatched: %s", len(batch.handed_off), exc)
 
     def _decode(self, record: Any) -> Decoded | Undecodable:
+        """Parse the record once: the object validated and hashed is the one the inbox
+        stores (the codec refuses what Postgres JSONB cannot hold, so storing it is no
+        outage)."""
         kind = self._kinds[record.topic]
         try:
-            event, digest = decode_event(record.value, kind, self._settings)
-            # The object decode_event validated and hashed, as the inbox stores it.
             payload = parse_json_object(record.value, max_bytes=self._settings.max_event_bytes)
-            check_storable(payload, event.event_id)
+            event, digest = decode_object(payload, kind, self._settings)
         except InputError as exc:
             return Undecodable(exc, event_id=exc.ids.get("event_id"))
         except Exception as exc:  # a codec bug this input triggers: park it, don't stall on it
-            log.exception(
-                "cannot decode the record at %s[%d]@%d; dead-lettering it",
+            log.error(
+                "cannot decode the record at %s[%d]@%d; dead-lettering it: %s: %s\n%s",
                 record.topic,
                 record.partition,
                 record.offset,
+                type(exc).__name__,
+                quoted(str(exc)),
+                # The frames, not the exception's text: that may quote the input at length.
+                "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
             )
             return Undecodable(exc, reason=InputError.dlq_reason)
         return Decoded(event.event_id, payload, digest)
@@ -290,12 +270,12 @@ class RecordProcessor:
         dead_letter(self._producer, topic, [letter])  # waits for the broker's ack
         log.warning(
             "event %s from %s[%d]@%d dead-lettered to %s: %s (%s)",
-            event_id or "-",
+            quoted(event_id or "-"),
             record.topic,
             record.partition,
             record.offset,
             topic,
             letter.reason,
-            letter.error_message,
+            quoted(letter.error_message),
         )
         return Result(Outcome.DEAD_LETTERED, event_id, kind, letter.reason)

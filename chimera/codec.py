@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from collections.abc import Iterator
 from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +24,7 @@ from chimera.errors import (
     UndecodableEvent,
     UnsupportedSchemaVersion,
 )
+from chimera.llm.catalog import catalog_for
 from chimera.models import (
     SUPPORTED_SCHEMA_VERSIONS,
     AnalysisTask,
@@ -29,6 +32,7 @@ from chimera.models import (
     ConversationRequest,
 )
 from chimera.settings import Settings
+from chimera.untrusted import clip
 
 EventKind = Literal["conversation", "analysis"]
 _MODELS: dict[str, type[ConversationRequest] | type[AnalysisTask]] = {
@@ -39,16 +43,28 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def limits_from(settings: Settings) -> ConversationLimits:
+    """The validation context of ``settings``: caps, defaults and the configured models."""
     return ConversationLimits(
         min_turns=settings.min_conversation_turns,
         max_turns=settings.max_conversation_turns,
         max_participants=settings.max_participants,
+        max_metadata_bytes=settings.max_output_metadata_bytes,
         default_participants=tuple(settings.default_participants),
+        models=catalog_for(settings),
     )
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(literal: str) -> float:
+    """A JSON number such as 1e400 parses as infinity, which no JSON (nor Postgres
+    JSONB) can hold: refused like the ``Infinity`` literal."""
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError(f"number {clip(literal, 40)} is out of range")
+    return value
 
 
 #: NUL (which Postgres JSONB cannot store) and unpaired surrogate escapes such as
@@ -59,23 +75,24 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 def _check_text(obj: dict[str, Any]) -> None:
     """Raise the precise ``InputError`` for a string no store can hold, or nesting
     deeper than ``MAX_JSON_DEPTH``."""
-    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
-    stack: list[tuple[str, Any, int]] = [("", obj, 1)]
-    while stack:
-        where, value, depth = stack.pop()
-        if isinstance(value, dict | list) and depth > d.MAX_JSON_DEPTH:
-            raise InvalidJSON(
-                f"message is nested too deeply (more than {d.MAX_JSON_DEPTH} levels)",
-                event_id=event_id,
-            )
-        if isinstance(value, dict):
-            for key, item in value.items():
-                field = f"{where}.{key}" if where else key or '""'  # name the empty key too
-                stack.append((field, key, depth))
-                stack.append((field, item, depth + 1))
-        elif isinstance(value, list):
-            stack.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
-        elif isinstance(value, str) and (bad := _UNSTORABLE.search(value)):
+    event_id = _event_id(obj)
+    # Depth first, one iterator per open container; a path is spelled out only for the
+    # value at fault.  (One path string per value would cost the product of a key's
+    # length and the number of items under it: a 1 MiB event could ask for gigabytes.)
+    trail: list[str | int] = []  # the key or index of each open container but the top
+    walking: list[Iterator[tuple[str | int, Any]]] = [iter(obj.items())]
+    while walking:
+        step = next(walking[-1], None)
+        if step is None:
+            walking.pop()
+            if trail:
+                trail.pop()
+            continue
+        label, value = step
+        for text in (label, value):  # the key, and a string value
+            if not isinstance(text, str) or not (bad := _UNSTORABLE.search(text)):
+                continue
+            where = clip(_path([*trail, label]))  # the keys are the author's: quoted cut
             if bad.group() == "\x00":
                 message = "must not contain NUL characters"
                 errors = [{"field": where, "message": message}]
@@ -83,6 +100,25 @@ def _check_text(obj: dict[str, Any]) -> None:
             raise UndecodableEvent(
                 f"{where} holds an unpaired surrogate escape (not Unicode text)", event_id=event_id
             )
+        if isinstance(value, dict | list):
+            if len(walking) >= d.MAX_JSON_DEPTH:
+                raise InvalidJSON(
+                    f"message is nested too deeply (more than {d.MAX_JSON_DEPTH} levels)",
+                    event_id=event_id,
+                )
+            trail.append(label)
+            walking.append(iter(value.items()) if isinstance(value, dict) else enumerate(value))
+
+
+def _path(labels: list[str | int]) -> str:
+    """``a.b[2].c`` for the keys and indexes from the top object down."""
+    parts: list[str] = []
+    for label in labels:
+        if isinstance(label, int):
+            parts.append(f"[{label}]")
+        else:
+            parts.append(f".{label}" if parts else label or '""')  # name the empty key too
+    return "".join(parts)
 
 
 def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, Any]:
@@ -97,7 +133,7 @@ def parse_json_object(raw: bytes | str | None, *, max_bytes: int) -> dict[str, A
     except UnicodeDecodeError as exc:
         raise UndecodableEvent(f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidJSON(f"message is not valid JSON: {exc}") from None
     except RecursionError:
@@ -128,31 +164,47 @@ def validate_event(
 
 def _validate(model: type[M], obj: dict[str, Any], *, context: dict[str, Any] | None) -> M:
     """``validate_event`` for an object whose text was checked already."""
-    event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None
-    event_id = event_id or None
+    event_id = _event_id(obj)
     version = obj.get("schema_version", 1)
     # A non-integer version is left to the model, which names the field.
     is_int = isinstance(version, int) and not isinstance(version, bool)
     if is_int and version not in SUPPORTED_SCHEMA_VERSIONS:
         supported = ", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))
         raise UnsupportedSchemaVersion(
-            f"schema_version {version} is not supported (this build reads {supported})",
+            f"schema_version {clip(str(version))} is not supported (this build reads {supported})",
             event_id=event_id,
         )
     try:
         return model.model_validate(obj, context=context)
     except ValidationError as exc:
+        # Field names quote the author's keys, messages may quote their values: both cut.
         errors = [
             {
-                "field": ".".join(str(p) for p in e["loc"]) or "(event)",
-                "message": e["msg"].removeprefix("Value error, "),
+                "field": clip(".".join(str(p) for p in e["loc"])) or "(event)",
+                "message": clip(e["msg"].removeprefix("Value error, ")),
             }
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise SchemaInvalid(
-            f"{model.__name__} is invalid: {summary}", errors, event_id=event_id
+            f"{model.__name__} is invalid: {_summary(errors)}", errors, event_id=event_id
         ) from None
+
+
+#: A message lists this many of an event's errors (its ``errors`` list has them all).
+LISTED_ERRORS = 20
+
+
+def _summary(errors: list[dict[str, str]]) -> str:
+    listed = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:LISTED_ERRORS])
+    more = len(errors) - LISTED_ERRORS
+    return f"{listed}; and {more} more" if more > 0 else listed
+
+
+def _event_id(obj: dict[str, Any]) -> str | None:
+    """The event's id, to name it in an error (cut: an id too long to be valid is quoted
+    as the author wrote it)."""
+    value = obj.get("event_id")
+    return clip(value) if isinstance(value, str) and value else None
 
 
 @overload
@@ -168,6 +220,14 @@ def decode_event(
 ) -> tuple[ConversationRequest | AnalysisTask, str]:
     """Raw message -> (typed event, payload hash), or the precise ``InputError``."""
     obj = parse_json_object(raw, max_bytes=settings.max_event_bytes)  # checks the text
+    return decode_object(obj, kind, settings)
+
+
+def decode_object(
+    obj: dict[str, Any], kind: EventKind, settings: Settings
+) -> tuple[ConversationRequest | AnalysisTask, str]:
+    """``decode_event`` for an object ``parse_json_object`` returned: a caller that keeps
+    the object too (the bridge stores it in the inbox) parses each message once."""
     event = _validate(_MODELS[kind], obj, context={"limits": limits_from(settings)})
     return event, payload_hash(obj)
 

@@ -16,7 +16,8 @@ Each source is read with aggregate queries and short timeouts, and cached for a
 few seconds, so a scrape stays cheap however often it comes.  A source that
 cannot be read never fails the scrape: its families are left out and
 ``chimera_dependency_up{dependency=...}`` says 0.  Labels are low-cardinality
-(provider, model, status, topic; never an id).
+(provider, model, status, topic; never an id), and a provider or model is named only
+if configured: ``llm_calls`` rows and breakers of any other are summed under ``other``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from chimera.db.tables import (
 from chimera.errors import ChimeraError, DatabaseUnavailable, KafkaUnavailable, RedisUnavailable
 from chimera.kafka.clients import admin_client
 from chimera.llm.breaker import CLOSED, HALF_OPEN, OPEN
+from chimera.llm.catalog import catalog_for
+from chimera.models.participants import ModelCatalog
 from chimera.redis_client import make_redis
 from chimera.settings import Settings
 
@@ -363,15 +366,16 @@ class FleetCollector:
         yield up
         yield took
         db = readings["postgres"].stats if readings["postgres"].ok else None
+        catalog = catalog_for(self._settings)
         if db is not None:
-            yield from _db_families(db)
+            yield from _db_families(db, catalog)
         if readings["redis"].ok:
-            yield from _redis_families(readings["redis"].stats, db, self._settings)
+            yield from _redis_families(readings["redis"].stats, db, self._settings, catalog)
         if readings["kafka"].ok:
             yield from _kafka_families(readings["kafka"].stats)
 
 
-def _db_families(db: DbStats) -> Iterator[Metric]:
+def _db_families(db: DbStats, catalog: ModelCatalog) -> Iterator[Metric]:
     labels = ["provider", "model", "status"]
     calls = CounterMetricFamily(
         "chimera_fleet_llm_calls", "LLM call attempts, fleet-wide (llm_calls).", labels=labels
@@ -389,15 +393,19 @@ def _db_families(db: DbStats) -> Iterator[Metric]:
     cost = CounterMetricFamily(
         "chimera_fleet_llm_cost_usd", "LLM cost in USD, fleet-wide.", labels=["provider", "model"]
     )
+    call_sums: dict[tuple[str, str, str], tuple[int, float]] = {}
     token_sums: dict[tuple[str, str, str], int] = {}
     cost_sums: dict[tuple[str, str], float] = {}
     for t in db.llm:
-        calls.add_metric([t.provider, t.model, t.status], t.calls)
-        seconds.add_metric([t.provider, t.model, t.status], t.latency_s)
+        pm = catalog.labels(t.provider, t.model)
+        n, lat = call_sums.get((*pm, t.status), (0, 0.0))
+        call_sums[(*pm, t.status)] = (n + t.calls, lat + t.latency_s)
         for direction, n in (("input", t.input_tokens), ("output", t.output_tokens)):
-            tkey = (t.provider, t.model, direction)
-            token_sums[tkey] = token_sums.get(tkey, 0) + n
-        cost_sums[(t.provider, t.model)] = cost_sums.get((t.provider, t.model), 0.0) + t.cost_usd
+            token_sums[(*pm, direction)] = token_sums.get((*pm, direction), 0) + n
+        cost_sums[pm] = cost_sums.get(pm, 0.0) + t.cost_usd
+    for (provider, model, status), (n, lat) in sorted(call_sums.items()):
+        calls.add_metric([provider, model, status], n)
+        seconds.add_metric([provider, model, status], lat)
     for (provider, model, direction), n in sorted(token_sums.items()):
         tokens.add_metric([provider, model, direction], n)
     for (provider, model), usd in sorted(cost_sums.items()):
@@ -444,18 +452,25 @@ def _zero_filled(
     return {(a, b) for a in first for b in second} | set(seen)
 
 
-def _redis_families(r: RedisStats, db: DbStats | None, settings: Settings) -> Iterator[Metric]:
+def _redis_families(
+    r: RedisStats, db: DbStats | None, settings: Settings, catalog: ModelCatalog
+) -> Iterator[Metric]:
     breaker = GaugeMetricFamily(
         "chimera_fleet_llm_breaker_state",
-        "1 for the state each provider/model circuit breaker is in (fleet-wide, from Redis).",
+        "1 for the state each provider/model circuit breaker is in (fleet-wide, from Redis); "
+        "for model other, how many unconfigured models' breakers are in it.",
         labels=["provider", "model", "state"],
     )
     # A breaker with nothing to report has no key: a model seen in llm_calls is closed.
     known = {(t.provider, t.model) for t in db.llm} if db is not None else set()
-    for provider, model in sorted(known | set(r.breakers)):
+    in_state: dict[tuple[str, str, str], int] = {}
+    for provider, model in known | set(r.breakers):
         current = r.breakers.get((provider, model), CLOSED)
         for state in _BREAKER_STATES:
-            breaker.add_metric([provider, model, state], 1 if state == current else 0)
+            key = (*catalog.labels(provider, model), state)
+            in_state[key] = in_state.get(key, 0) + (1 if state == current else 0)
+    for (provider, model, state), n in sorted(in_state.items()):
+        breaker.add_metric([provider, model, state], n)
     yield breaker
     queue = GaugeMetricFamily(
         "chimera_fleet_celery_queue_depth",

@@ -8,6 +8,11 @@ logged meanwhile carries them: as fields in JSON (production), as a short
 No secret is written: ``configure_logging`` installs the process's redactor (the
 secrets of the settings it is given) and a filter that masks them, and credential
 shapes, in every record's message and traceback (``chimera.redaction``).
+
+No line grows with the input: the filter cuts a record's message to
+``CHIMERA_MAX_LOG_MESSAGE_CHARS`` (marked, before masking it; the traceback is kept),
+and ``configure_logging`` installs ``CHIMERA_MAX_QUOTED_CHARS`` as the bound on
+attacker-chosen text that errors and log calls quote (``chimera.untrusted``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from chimera import redaction, tracing
+from chimera import redaction, tracing, untrusted
 from chimera.settings import Settings
 
 #: LogRecord attributes that are not "extra" fields.
@@ -97,8 +102,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     """Configure the root logger once, as text (local) or JSON lines (production), with
-    the secrets of ``settings`` masked in every line."""
+    the secrets of ``settings`` masked in every line and every message cut to its bound."""
     redaction.install(settings)
+    untrusted.install(settings)
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -107,7 +113,7 @@ def configure_logging(settings: Settings) -> None:
             logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s%(context)s")
         )
     handler.addFilter(ContextFilter())
-    handler.addFilter(redaction.RedactingFilter())
+    handler.addFilter(redaction.RedactingFilter(max_message_chars=settings.max_log_message_chars))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     logging.captureWarnings(True)  # warnings become log lines (JSON in production)

@@ -1,4 +1,9 @@
-"""Prometheus metrics, defined once.  Labels stay low-cardinality (no ids)."""
+"""Prometheus metrics, defined once.  Labels stay low-cardinality (no ids).
+
+A ``provider``/``model`` label holds a configured value only: a model the catalog
+(``chimera.llm.catalog``) does not list is counted as ``other``, so no event's text
+ever becomes a series.
+"""
 
 from __future__ import annotations
 

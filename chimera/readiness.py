@@ -9,12 +9,18 @@ but stopped consuming has no fresh heartbeat, which is the point.
 
 Details are for operators and may be served over HTTP: every message passes
 through the settings' redactor (``chimera.redaction``), so no password, key or
-credentialled URL leaves this module.
+credentialled URL leaves this module.  They still name internal hosts and the
+database user, so ``/readyz`` shows them only to a caller with a token.
+
+Each fresh report opens connections to Redis, Postgres and Kafka.  ``report()``
+reuses one for ``CHIMERA_READYZ_CACHE_S``, and callers that arrive while the checks
+run wait for that one run: a flood of probes costs one round of checks per interval.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -71,11 +77,12 @@ class Report:
     def failing(self) -> list[str]:
         return [c.name for c in self.checks if not c.ok]
 
+    @property
+    def status(self) -> str:
+        return "ready" if self.ready else "not_ready"
+
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "status": "ready" if self.ready else "not_ready",
-            "checks": {c.name: c.as_dict() for c in self.checks},
-        }
+        return {"status": self.status, "checks": {c.name: c.as_dict() for c in self.checks}}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -131,6 +138,8 @@ class Readiness:
     ) -> None:
         self.settings = settings
         self.timeout_s = timeout_s
+        self._cache_lock = threading.Lock()
+        self._cached: tuple[float, Report] | None = None
         # Short socket timeouts: a probe must fail fast, unlike a worker's client.
         probe = settings.model_copy(
             update={"redis_socket_timeout_s": timeout_s, "redis_connect_timeout_s": timeout_s}
@@ -146,7 +155,19 @@ class Readiness:
         }
 
     def run(self) -> Report:
+        """Run every check now."""
         return run_checks(self.checks, timeout_s=self.timeout_s, scrub=self._redactor.redact)
+
+    def report(self) -> Report:
+        """The last report while it is younger than ``CHIMERA_READYZ_CACHE_S``, else a
+        fresh one (which callers arriving meanwhile wait for and share)."""
+        with self._cache_lock:
+            cached = self._cached
+            if cached is not None and time.monotonic() - cached[0] < self.settings.readyz_cache_s:
+                return cached[1]
+            report = self.run()
+            self._cached = (time.monotonic(), report)
+            return report
 
     def close(self) -> None:
         self._redis.close()

@@ -11,8 +11,14 @@ Two passes, both precompiled:
   ``Bearer``/``Basic`` credentials, API-key and ``Authorization`` headers, and
   ``key=``/``token=``/``password=`` parameters (Gemini's ``?key=``, libpq DSNs).
 
+The shape pass is linear in the text's length: every alternative starts at a keyword or
+where a run of scheme characters starts, and a quantifier that could give back characters
+the rest of its pattern cannot use is possessive, so no character is read more than a few
+times however the text repeats itself ("a.a.a…", "key=key=…", "a://b:a://b:…").
+
 ``configure_logging`` installs the process's redactor (from the settings every entry
-point reads) and a ``RedactingFilter`` on its handler; ``redact(text)`` uses that
+point reads) and a ``RedactingFilter`` on its handler, which cuts a record's message to
+``CHIMERA_MAX_LOG_MESSAGE_CHARS`` before masking it; ``redact(text)`` uses that
 redactor for text written elsewhere (``llm_calls.error``).  Code that holds other
 settings (the web app, readiness, ``stack status``) asks ``redactor_for(settings)``.
 Secrets shorter than ``MIN_SECRET_CHARS`` are not masked by value: masking every
@@ -29,6 +35,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import SecretStr
 
+from chimera import untrusted
 from chimera.settings import Settings
 
 MASK = "***"
@@ -37,8 +44,11 @@ MIN_SECRET_CHARS = 4
 _SHAPES = re.compile(
     "|".join(
         (
-            # scheme://user:password@  (the user stays: it names the account, not the secret)
-            r"(?P<url>\b[a-zA-Z][\w+.-]*://[^:/?#@\s]*:)[^@\s/]+@",
+            # scheme://user:password@  (the user stays: it names the account, not the secret).
+            # Tried only where a run of scheme characters starts (the lookahead finds the
+            # run's first letter that may start a scheme), and possessive throughout: trying
+            # at every letter of "a.a.a.a…" would read the rest of the run each time.
+            r"(?P<url>(?<![\w+.-])(?=[\w+.-]*?\b[a-zA-Z])[\w+.-]*+://[^:/?#@\s]*+:)[^@\s/]++@",
             # x-api-key: v, 'x-goog-api-key': 'v', Authorization: Bearer v, api-key=v
             r"(?P<header>\b(?:x-(?:goog-)?api-key|api-key|(?:proxy-)?authorization)"
             r"[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)(?!(?:bearer|basic|token)\s|[<*])[^\s\"',;&}\]]+",
@@ -82,8 +92,48 @@ class Redactor:
             text = _SHAPES.sub(_mask_shape, text)
         return text
 
+    def redact_clipped(self, text: str, limit: int) -> str:
+        """``text`` cut to at most ``limit`` characters (marked), then masked: the cost is
+        bounded by ``limit`` whatever the length of ``text``.
+
+        The cut never splits a word or a known secret: half a credential is no longer a
+        shape or a value the passes recognise, and would be written unmasked.  (A message
+        that is one long word up to the bound keeps only the marker.)
+        """
+        if len(text) <= limit:
+            return self.redact(text)
+        cut = self._safe_cut(text, limit)
+        clipped = untrusted.clip(text, cut)
+        # The marker is ours: masked with the text, "key:…[9 more chars]" would lose it.
+        return self.redact(clipped[:cut]) + clipped[cut:]
+
+    def _safe_cut(self, text: str, cut: int) -> int:
+        """The largest position <= ``cut`` that is inside no word and no known secret."""
+        while True:
+            if cut > 0 and not text[cut].isspace():  # inside a word: cut before it
+                cut -= _word_before(text, cut)
+            across = [i for v in self.values if 0 <= (i := _found_across(text, v, cut)) < cut]
+            if not across:
+                return cut
+            cut = min(across)
+
     def __or__(self, other: Redactor) -> Redactor:
         return Redactor(self.values | other.values)
+
+
+_NON_SPACE = re.compile(r"\S*")
+
+
+def _word_before(text: str, cut: int) -> int:
+    """How many characters of a word end just before ``cut``."""
+    word = _NON_SPACE.match(text[cut - 1 :: -1])
+    return word.end() if word else 0
+
+
+def _found_across(text: str, value: str, cut: int) -> int:
+    """Where ``value`` starts if it starts before ``cut`` and ends after it (else -1 or
+    a position >= ``cut``)."""
+    return text.find(value, max(0, cut - len(value) + 1), cut + len(value) - 1)
 
 
 def secret_values(settings: Settings) -> set[str]:
@@ -135,11 +185,17 @@ def redact(text: str, settings: Settings | None = None) -> str:
 
 class RedactingFilter(logging.Filter):
     """Masks secrets in a record's message, traceback and stack before any handler
-    formats it (so every later handler sees the masked record too)."""
+    formats it (so every later handler sees the masked record too), cutting the message
+    to ``max_message_chars`` first."""
 
-    def __init__(self, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, redactor: Redactor | None = None, max_message_chars: int | None = None
+    ) -> None:
         super().__init__()
         self._redactor = redactor  # None: the process's, as installed at the time of the record
+        #: A longer message (one quoting an event at length) is cut, before it is masked, to
+        #: bound both costs; None: not cut.  The traceback is kept whole.
+        self._max_message_chars = max_message_chars
 
     def filter(self, record: logging.LogRecord) -> bool:
         redactor = self._redactor or _installed
@@ -147,7 +203,10 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad log call: the formatter fails and the handler reports it
             return True
-        clean = redactor.redact(message)
+        if self._max_message_chars is None:
+            clean = redactor.redact(message)
+        else:
+            clean = redactor.redact_clipped(message, self._max_message_chars)
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:

@@ -56,6 +56,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Port = Annotated[int, Field(ge=1, le=65_535)]
 RedisDb = Annotated[int, Field(ge=0, le=15)]
+ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 
 
 class Settings(BaseSettings):
@@ -144,7 +145,7 @@ class Settings(BaseSettings):
     llm_limits: dict[str, ModelLimits] = Field(default_factory=dict)
     #: The models events may name, per provider; a provider left out allows the models
     #: the price table lists for it (and those the settings themselves name).
-    llm_models: dict[Provider, list[str]] = Field(default_factory=dict)
+    llm_models: dict[Provider, list[ModelName]] = Field(default_factory=dict)
     #: Whose window RATE_LIMIT_REQUESTS_PER_MINUTE and CHIMERA_LLM_LIMITS' provider
     #: entries count: the provider's (one budget however many model names) or each model's.
     llm_limit_scope: Literal["provider", "model"] = "provider"
@@ -392,12 +393,18 @@ class Settings(BaseSettings):
 
     def _dlq_route_problems(self) -> dict[str, str]:
         inputs = {self.topic_conversation_new, self.topic_analysis_tasks}
+        others = set(self.topics.values()) - {
+            self.topic_conversation_dlq,
+            self.topic_analysis_dlq,
+        }
         for dlq, target in self.dlq_routes.items():
             if target not in inputs:
                 return {
                     "dlq_routes": f"{dlq} -> {target}: dead letters are replayed only to an "
                     f"input topic ({', '.join(sorted(inputs))})"
                 }
+            if dlq in others:
+                return {"dlq_routes": f"{dlq} is an input or output topic, not a dead-letter topic"}
         return {}
 
     def _kafka_security_problems(self) -> dict[str, str]:

@@ -20,25 +20,32 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="chimera.topics.drain", bind=True, ignore_result=True, acks_late=False)
 def drain_topics(self: Task) -> dict[str, Any]:
-    """Start conversations for queued topics, within the configured capacity."""
+    """Start conversations for queued topics, within the configured capacity; items that
+    can never become one go to the queue's dead letters (`chimera topics dead`)."""
     rt = runtime()
     queue = TopicQueue(rt.redis, rt.settings)
-    report = queue.drain(
-        rt.inbox,
-        lambda event_id: send_handoff(self.app, "conversation", event_id),
-        running=rt.conversations.repo.running_count(),
-    )
-    if report.started or report.rejected:
+    try:
+        report = queue.drain(
+            rt.inbox,
+            lambda event_id: send_handoff(self.app, "conversation", event_id),
+            running=rt.conversations.repo.running_count(),
+        )
+    except ServiceUnavailable as exc:
+        # Items already moved stay in the processing list: the next drain
+        # (CHIMERA_TOPICS_DRAIN_INTERVAL_S) finishes them first.
+        log.warning("topic queue: drain cut short, the next one goes on: %s", exc)
+        return {"skipped": str(exc)}
+    if report.started or report.dead_lettered:
         log.info(
-            "topic queue: %d started, %d duplicates, %d rejected",
+            "topic queue: %d started, %d duplicates, %d dead-lettered",
             report.started,
             report.duplicates,
-            len(report.rejected),
+            len(report.dead_lettered),
         )
     return {
         "started": report.started,
         "duplicates": report.duplicates,
-        "rejected": len(report.rejected),
+        "dead_lettered": len(report.dead_lettered),
     }
 
 

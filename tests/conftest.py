@@ -42,6 +42,8 @@ TEST_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
     "CHIMERA_REDIS_KEY_PREFIX": f"chimera-test-{RUN_ID}:",
     "CHIMERA_CELERY_QUEUE": f"chimera-test-{RUN_ID}",
+    # The topic queue's key is not under the prefix (the ingestion service names it).
+    "CHIMERA_TOPICS_QUEUE_KEY": f"chimera-test-{RUN_ID}:topics:queue",
     "CHIMERA_STATE_DIR": str(STATE_DIR),
     "CHIMERA_HEARTBEAT_INTERVAL_S": "2",
     "ANTHROPIC_BASE_URL": SIM_URL,
@@ -62,6 +64,21 @@ TEST_ENV = {
         }
     ),
     "CHIMERA_ANALYSIS_MAX_RETRIES": "2",
+    # The models events may name: the priced ones, the OpenAI-compatible one, the models
+    # faults are aimed at, and the short stand-ins of the bad-input tests.
+    "CHIMERA_LLM_MODELS": json.dumps(
+        {
+            "anthropic": [
+                "claude-sonnet-5-5",
+                "claude-haiku-5-5",
+                "claude-opus-5-5",
+                "claude-safety-1",
+                "claude-poison-1",
+            ],
+            "google": ["gemini-3.5-flash", "gemini-3.1-flash-lite", "g"],
+            "openai": ["llama-3.3-70b", "m", "g"],
+        }
+    ),
     "CHIMERA_LOG_LEVEL": "INFO",
 }
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -31,16 +31,22 @@ from pydantic import AliasChoices
 from chimera import heartbeat
 from chimera.cli.commands import cli
 from chimera.errors import ConfigError
+from chimera.exposure import check_bind, check_ray_settings
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, env_var_for, load_settings
 from chimera.stack import control
 from chimera.stack import web as stack_web
+from tests.chimera.test_cli import chimera
 from tests.conftest import delete_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
+REQUIREMENTS = ROOT / "requirements.txt"
+DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
+#: Tools that test or lint the code: in requirements-dev.txt, never in the image.
+TEST_TOOLS = ("pytest", "pytest-celery", "pytest-timeout", "hypothesis", "ruff", "mypy", "docker")
 
 COMPOSE_TEXT = COMPOSE_FILE.read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
@@ -321,6 +327,19 @@ def test_the_web_app_runs_the_local_stack_command() -> None:
     assert "http://127.0.0.1:8085/healthz" in " ".join(web["healthcheck"]["test"])
 
 
+def test_the_web_app_listens_where_its_settings_say_and_only_with_a_token() -> None:
+    web = SERVICES["web"]
+    # gunicorn_conf binds CHIMERA_HTTP_HOST:CHIMERA_HTTP_PORT: no command line names another.
+    assert not any(a.startswith("--bind") or a == "-b" for a in command("web"))
+    assert not any(a.startswith("--bind") for a in stack_web.gunicorn_argv(Settings()))
+    assert web["environment"]["CHIMERA_HTTP_HOST"] == ANY_ADDRESS
+    assert web["environment"]["CHIMERA_API_TOKEN"].startswith("${CHIMERA_API_TOKEN:?")
+    # What the settings make of it: every interface, so a token (the app refuses it otherwise).
+    with pytest.raises(ConfigError, match="CHIMERA_API_TOKEN"):
+        check_bind(Settings(http_host=ANY_ADDRESS))
+    assert check_bind(Settings(http_host=ANY_ADDRESS, api_token="s3cret-token")) is None
+
+
 def test_the_bridge_runs_the_documented_command() -> None:
     # The stack starts `sys.executable -m bridges` (chimera/stack/control.py).
     assert command("bridge") == ["python", "-m", "bridges"]
@@ -378,6 +397,11 @@ def test_the_ray_head_serves_the_web_app_a_ray_client() -> None:
     assert optional["CHIMERA_ANALYZE_EXECUTOR"] == "ray"
     assert ray["env_file"] == [], "Ray gets the web app's settings with each job"
     assert "ray_client_server" in ray["healthcheck"]["test"]
+    # Token authentication, with the token the web app connects with.
+    assert ray["environment"]["RAY_AUTH_MODE"] == "token"
+    assert ray["environment"]["RAY_AUTH_TOKEN"].startswith("${RAY_AUTH_TOKEN")
+    assert env_var_for("ray_auth_token") == "RAY_AUTH_TOKEN"
+    assert "RAY_AUTH_TOKEN" in optional
     # The Ray Client needs grpcio, which the image adds.
     assert re.search(r'ARG RAY_CLIENT_PACKAGES="grpcio==[\d.]+"', DOCKERFILE.read_text())
 
@@ -549,6 +573,15 @@ def test_placeholder_secrets_are_refused_by_every_service(
     assert "change-me-redis-password" not in str(caught.value)  # the value is not echoed
 
 
+def test_the_cli_refuses_placeholder_secrets_naming_the_variable() -> None:
+    placeholders = {e.name: e.value for e in env_entries() if "change-me" in e.value}
+    for name in ("REDIS_PASSWORD", "CHIMERA_API_TOKEN", "RAY_AUTH_TOKEN"):
+        result = chimera("config", env={name: placeholders[name]})
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{name}: still the placeholder change-me" in result.stderr
+        assert placeholders[name] not in result.stdout + result.stderr
+
+
 def container_env(service: str, env: Mapping[str, str]) -> dict[str, str]:
     """What a Chimera container sees: .env (env_file) under the service's `environment:`."""
     spec = SERVICES[service]
@@ -564,7 +597,8 @@ def test_each_service_reads_valid_settings_with_json_logs(
     # process refuses: test_placeholder_secrets_are_refused_by_every_service).
     dotenv = {k: v.replace("change-me", "s3cret") for k, v in env_example().items()}
     if service == "web":  # the optional Ray lines, uncommented
-        dotenv |= {e.name: e.value for e in env_entries() if e.name.startswith("RAY_")}
+        ray = {e.name: e.value for e in env_entries() if e.name.startswith("RAY_")}
+        dotenv |= {k: v.replace("change-me", "s3cret") for k, v in ray.items()}
         dotenv["CHIMERA_ANALYZE_EXECUTOR"] = "ray"
     for name in [n for n in os.environ if n.startswith(SETTINGS_PREFIXES)]:
         monkeypatch.delenv(name)
@@ -580,7 +614,12 @@ def test_each_service_reads_valid_settings_with_json_logs(
     if service == "web":
         assert (settings.http_host, settings.http_port) == (ANY_ADDRESS, 8085)
         assert settings.api_token is not None
+        assert check_bind(settings) is None  # a network address, with its token
         assert (settings.analyze_executor, settings.ray_address) == ("ray", "ray://ray-head:10001")
+        check_ray_settings(settings)  # the remote Ray, with its token
+        without = settings.model_copy(update={"ray_auth_token": None})
+        with pytest.raises(ConfigError, match="RAY_AUTH_TOKEN"):
+            check_ray_settings(without)
 
 
 # --- Dockerfile -------------------------------------------------------------------------------------
@@ -606,6 +645,7 @@ def test_the_dockerfile_builds_one_slim_non_root_image_that_runs_the_web_app() -
     assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", base), base
     runs = [r for k, r in instructions if k == "RUN"]
     assert any("pip install" in r and "-r requirements.txt" in r for r in runs)
+    assert not any("requirements-dev" in r for k, r in instructions), "no test tools"
     copied = " ".join(r for k, r in instructions if k == "COPY")
     for path in (
         "celeryconfig.py",
@@ -629,6 +669,31 @@ def test_the_dockerfile_builds_one_slim_non_root_image_that_runs_the_web_app() -
     assert f"CHIMERA_STATE_DIR={SERVICES['beat']['environment']['CHIMERA_STATE_DIR']}" in env
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".env.*" in ignored
+
+
+def pins(path: Path) -> dict[str, str]:
+    """name -> version of a requirements file's lines (``-r`` includes left out)."""
+    out = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", "-r ")):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and re.fullmatch(r"[\w.]+", version), f"{path.name}: {line} is not pinned"
+        out[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return out
+
+
+def test_the_image_gets_the_runtime_requirements_and_the_venv_the_test_tools_too() -> None:
+    runtime, dev = pins(REQUIREMENTS), pins(DEV_REQUIREMENTS)
+    for tool in TEST_TOOLS:
+        assert tool not in runtime, f"{tool} would be in the production image"
+        assert tool in dev, f"{tool} is not pinned for the tests"
+    assert not set(runtime) & set(dev), "a package pinned twice"
+    assert "-r requirements.txt" in DEV_REQUIREMENTS.read_text().splitlines()
+    # `make venv` (and so `make test`, `make check` and .ci/run) installs everything.
+    assert "pip install --quiet -r requirements-dev.txt" in (ROOT / "Makefile").read_text()
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
 # --- Compose itself -----------------------------------------------------------------------------

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
 from chimera import tracing
+from chimera.exposure import check_bind, check_ray_settings
 from chimera.settings import Settings, get_settings
-from web import analyze, auth, errors, health, limits, metrics, reads, resources
+from web import analyze, auth, errors, health, hosts, limits, metrics, reads, resources
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    """The app for ``settings``; refuses (``ConfigError``) to serve every route openly on
+    a network address, or to hand analyses to a remote Ray without its token."""
     settings = settings or get_settings()
+    warning = check_bind(settings)
+    if warning is not None:
+        log.warning("%s", warning)
+    check_ray_settings(settings)
     app = Flask("chimera")
     app.config["CHIMERA_SETTINGS"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]
     errors.register(app)
     res = resources.init_app(app, settings)
-    # Request hooks run in this order: timing first, so refused requests are counted too.
+    # Request hooks run in this order: timing first, so refused requests are counted
+    # too; then the Host check, so a rebound name learns nothing, not even a 401.
     metrics.init_app(app, res.fleet)
+    hosts.init_app(app, settings)
     auth.init_app(app, settings)
     limits.init_app(app, settings)
     app.register_blueprint(health.bp)

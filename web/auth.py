@@ -1,37 +1,92 @@
-"""Bearer-token authentication: with ``CHIMERA_API_TOKEN`` set, every route but the
-probes and ``/metrics`` needs ``Authorization: Bearer <token>``.
+"""Bearer-token authentication.
 
-Probes and scrapers reach the service from inside the deployment and carry no
-secret; everything else can read stored data or spend LLM money.
+Three kinds of route:
+
+* **probes** (``/healthz``, ``/readyz``): always open; orchestrators' probes carry no
+  secret.  ``/readyz`` answers its status to anyone, and its details (internal hosts,
+  the database user) only to a caller an operator route would let in
+  (``may_read_operator_data``).
+* **operator routes** (``/metrics``): with ``CHIMERA_API_TOKEN`` or
+  ``CHIMERA_METRICS_TOKEN`` set, either token opens them; a scraper needs no API token.
+* **everything else** (stored data, LLM spend): with ``CHIMERA_API_TOKEN`` set, that
+  token only.
+
+A kind of route with no token configured for it stays open: that is the loopback-only
+app (``chimera.exposure`` refuses a network address without an API token).
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import Flask, current_app, request
+from pydantic import SecretStr
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from chimera.exposure import has_secret
 from chimera.settings import Settings
 
 #: Endpoints open without a token.
-OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics"})
+OPEN_ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
+#: Endpoints the API token or the metrics token opens.
+OPERATOR_ENDPOINTS = frozenset({"metrics.metrics"})
+_EXTENSION = "chimera.tokens"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The tokens each kind of route accepts; an empty tuple means open."""
+
+    api: tuple[bytes, ...]
+    operator: tuple[bytes, ...]
+
+
+def _secrets(*values: SecretStr | None) -> tuple[bytes, ...]:
+    return tuple(v.get_secret_value().encode() for v in values if has_secret(v))
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    if settings.api_token is None or not settings.api_token.get_secret_value():
-        return
-    expected = settings.api_token.get_secret_value().encode()
+    tokens = Tokens(
+        api=_secrets(settings.api_token),
+        operator=_secrets(settings.api_token, settings.metrics_token),
+    )
+    app.extensions[_EXTENSION] = tokens
 
     @app.before_request
     def require_token() -> None:
         # No rule: the request ends in 404/405, which reveals nothing.
         if request.url_rule is None or request.endpoint in OPEN_ENDPOINTS:
             return
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-            raise Unauthorized(
-                "a valid bearer token is required: Authorization: Bearer <CHIMERA_API_TOKEN>",
-                www_authenticate=WWWAuthenticate("bearer", {"realm": "chimera"}),
-            )
+        if request.endpoint in OPERATOR_ENDPOINTS:
+            if not _presents(tokens.operator):
+                raise _unauthorized("CHIMERA_API_TOKEN or CHIMERA_METRICS_TOKEN")
+        elif not _presents(tokens.api):
+            raise _unauthorized("CHIMERA_API_TOKEN")
+
+
+def may_read_operator_data() -> bool:
+    """Whether the current request may read what operator routes show."""
+    tokens: Tokens = current_app.extensions[_EXTENSION]
+    return _presents(tokens.operator)
+
+
+def _presents(accepted: tuple[bytes, ...]) -> bool:
+    """True when no token is required, or the request carries one of ``accepted``."""
+    if not accepted:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    presented = given.strip().encode()
+    # Every token compared, in constant time: which one matched (or how nearly) stays hidden.
+    matches = [hmac.compare_digest(presented, token) for token in accepted]
+    return any(matches)
+
+
+def _unauthorized(which: str) -> Unauthorized:
+    return Unauthorized(
+        f"a valid bearer token is required: Authorization: Bearer <{which}>",
+        www_authenticate=WWWAuthenticate("bearer", {"realm": "chimera"}),
+    )

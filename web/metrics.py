@@ -4,7 +4,9 @@ One scrape reports two kinds of figure.  The process's own registry (LLM calls
 made here, HTTP requests served) and the fleet collector, which reads what every
 worker did from the shared stores.  Under gunicorn with several workers,
 prometheus_client's multiprocess mode (set up by ``web/gunicorn_conf.py``) sums
-the workers' own figures, so any worker can answer a scrape.
+the workers' own figures, so any worker can answer a scrape.  With an API or a
+metrics token set, a scrape needs one (``web.auth``): the figures show spend and
+queue depths.
 """
 
 from __future__ import annotations

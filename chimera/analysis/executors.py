@@ -4,12 +4,24 @@ Both run the same function on the same job and return the same ``PartResult``s;
 only where the call runs differs.  Ray workers are other processes: each builds
 its own LLM client (fleet-wide limits and breakers still hold, through Redis)
 from the settings it is given in its environment.
+
+Whoever can submit work to a Ray cluster runs code in it and reads what its jobs
+were given.  So the job's environment (``actor_env``) carries only what an actor
+builds its client from: the key and base URL of each provider the analysis models
+use, and the Redis and Postgres URLs of fleet-wide limits and accounting; never the
+API, metrics or Ray tokens, Flower's password, Kafka's credentials or another
+provider's key.  And a cluster named by ``RAY_ADDRESS`` is used only with Ray's token
+authentication (``RAY_AUTH_TOKEN``; ``chimera.exposure.check_ray_settings``).  A
+local Ray (no ``RAY_ADDRESS``) runs as this process's user, inherits its environment,
+and has token authentication on by default since Ray 2.59.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,16 +29,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from chimera import tracing
 from chimera.analysis.inputs import AnalysisInput
 from chimera.analysis.prompts import PROMPTS
 from chimera.analysis.runner import PartResult, Target, run_with_retries
 from chimera.db.engine import make_engine
 from chimera.errors import ServiceUnavailable
+from chimera.exposure import check_ray_settings, has_secret
 from chimera.llm.client import LLMClient
 from chimera.llm.registry import build_client
+from chimera.logs import configure_logging
 from chimera.redis_client import make_redis
-from chimera.settings import Settings, load_settings, to_env
+from chimera.settings import Settings, env_var_for, load_settings, to_env
 
 
 @dataclass(frozen=True)
@@ -98,14 +114,66 @@ RAY_ACTOR_CONCURRENCY = 32
 RAY_ACTOR_CPUS = 0.1
 
 
+#: Secret settings an actor needs whatever the models: the stores behind fleet-wide
+#: limits, breakers and accounting.  Every other secret stays out of Ray.
+ACTOR_SECRETS = frozenset({"redis_password", "redis_url", "database_url"})
+#: Each provider's settings: an actor gets those of the providers it calls only.
+PROVIDER_FIELDS = {
+    "anthropic": ("anthropic_api_key", "anthropic_base_url"),
+    "google": ("google_api_key", "google_gemini_base_url"),
+    "openai": ("openai_api_key", "openai_base_url"),
+}
+
+
+def analysis_providers(settings: Settings) -> set[str]:
+    """The providers the analysis models use."""
+    return {settings.analysis_provider} | {p.provider for p in settings.analysis_models.values()}
+
+
+def actor_env(settings: Settings) -> dict[str, str]:
+    """The settings an actor is given, as environment variables: the analysis providers'
+    keys and base URLs, the Redis and Postgres URLs, and no other secret.  Kafka's
+    settings stay out too: actors do not use it, and its TLS files are not on the cluster."""
+    used = analysis_providers(settings)
+    left_out = {
+        field
+        for field in Settings.model_fields
+        if field.startswith("kafka_")
+        or (isinstance(getattr(settings, field), SecretStr) and field not in ACTOR_SECRETS)
+    }
+    for provider, fields in PROVIDER_FIELDS.items():
+        left_out = left_out - set(fields) if provider in used else left_out | set(fields)
+    env = to_env(settings)
+    for field in left_out:
+        env.pop(env_var_for(field), None)
+    return env
+
+
+def _use_token_auth(token: str) -> None:
+    """Have Ray authenticate with ``token``.  Ray reads RAY_AUTH_MODE and RAY_AUTH_TOKEN
+    from the environment when it is imported; one imported earlier re-reads them the way
+    ``ray.init`` does when it turns token authentication on for a new cluster."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = token
+    if "ray._raylet" in sys.modules:
+        from ray._raylet import (  # type: ignore[attr-defined]  # noqa: PLC0415 - untyped
+            AuthenticationTokenLoader,
+            Config,
+        )
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+
+
 class RayExecutor:
     """The four on Ray actors: a local Ray started on first use, or the cluster at
-    ``RAY_ADDRESS``."""
+    ``RAY_ADDRESS`` (with ``RAY_AUTH_TOKEN``)."""
 
     name = "ray"
     _lock = threading.Lock()
 
     def __init__(self, settings: Settings) -> None:
+        check_ray_settings(settings)
         self._settings = settings
         self._actors: list[Any] = []
         self._next = 0
@@ -114,6 +182,9 @@ class RayExecutor:
         with self._lock:
             if self._actors:
                 return self._actors
+            token = self._settings.ray_auth_token
+            if has_secret(token):
+                _use_token_auth(token.get_secret_value())
             import ray  # noqa: PLC0415 - heavy: loaded only when Ray is chosen
 
             if not ray.is_initialized():
@@ -123,7 +194,7 @@ class RayExecutor:
                         include_dashboard=False,
                         log_to_driver=False,
                         configure_logging=False,
-                        runtime_env={"env_vars": to_env(self._settings)},
+                        runtime_env={"env_vars": actor_env(self._settings)},
                     )
                 except (ConnectionError, RuntimeError) as exc:
                     raise ServiceUnavailable(f"cannot reach Ray: {exc}") from exc
@@ -156,10 +227,13 @@ class RayExecutor:
 
 
 class AnalysisActor:
-    """A Ray actor's LLM client, built once from the environment Ray gives it."""
+    """A Ray actor's LLM client, built once from the environment Ray gives it.  It logs
+    as every entry point does (``configure_logging``): its secrets masked, quoted input
+    clipped to the settings' bound."""
 
     def __init__(self) -> None:
         settings = load_settings()
+        configure_logging(settings)
         tracing.setup(settings, "ray")
         self._llm = build_client(
             settings, redis_client=make_redis(settings), engine=make_engine(settings)

@@ -13,7 +13,8 @@ from chimera import stack
 from chimera.cli.data import export_command, score_command
 from chimera.cli.demo import demo_command
 from chimera.cli.dlq import dlq_group
-from chimera.cli.submit import submit_group, topics_group
+from chimera.cli.submit import submit_group
+from chimera.cli.topics import topics_group
 from chimera.db import admin
 from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.logs import configure_logging

@@ -2,18 +2,21 @@
 
 ``export`` writes completed conversations from Postgres as JSON lines (OpenAI messages or
 ShareGPT); a file is written to a temporary name beside it and renamed when complete, so a
-failed export never leaves half a file.  ``score`` rates the conversations of any such file
-(ours or from elsewhere) with the quality model: one line per conversation on stdout, a
-summary and every malformed line on stderr, exit status 1 if any line was malformed.
+failed export never leaves half a file.  The file is created like any other, with the mode
+the umask allows (an operator's umask 077 keeps the transcripts private).  ``score`` rates
+the conversations of any such file (ours or from elsewhere) with the quality model: one
+line per conversation on stdout, a summary and every malformed line on stderr, exit status
+1 if any line was malformed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import BinaryIO, TextIO
 
 import click
 
+from chimera.cli.output import shown
 from chimera.cli.types import FiniteFloatRange
 from chimera.conversation.ending import ending_of
 from chimera.conversation.export import export_conversations
@@ -28,6 +32,7 @@ from chimera.conversation.formats import FORMATS, Format, LineError, ParsedConve
 from chimera.conversation.quality import QualityReport, score_conversation
 from chimera.db.engine import make_engine
 from chimera.settings import get_settings
+from chimera.untrusted import printable
 
 #: The request defaults, for files whose metadata does not say.
 _DEFAULT_MIN_TURNS = 5
@@ -99,7 +104,7 @@ def _output(out_path: str) -> Iterator[TextIO]:
         problem = "is not a directory" if directory.exists() else "does not exist"
         raise click.BadParameter(f"{directory} {problem}", param_hint="'--out'")
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp_name = _create_beside(target)
     except OSError as exc:
         raise click.BadParameter(
             f"cannot write to {directory}: {exc.strerror}", param_hint="'--out'"
@@ -107,11 +112,27 @@ def _output(out_path: str) -> Iterator[TextIO]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as tmp:
             yield tmp
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; an export is an ordinary file
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _create_beside(target: Path) -> tuple[int, Path]:
+    """A new, empty file beside ``target`` under a name no one else holds.
+
+    Created with mode 0666 less the umask, as any program's output file is (mkstemp
+    would force 0600, and a chmod after it would override the umask the other way).
+    O_EXCL refuses a name that exists, a planted symlink included.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    for _ in range(100):
+        path = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
 @click.command("score")
@@ -136,7 +157,7 @@ def score_command(source: BinaryIO, as_json: bool) -> None:
     for item in read_jsonl(source):
         if isinstance(item, LineError):
             malformed += 1
-            click.echo(str(item), err=True)
+            click.echo(printable(str(item)), err=True)
             continue
         report, ended = _score(item)
         scores.append(report.score)
@@ -180,10 +201,10 @@ def _line(item: ParsedConversation, report: QualityReport, ended: str | None, as
                 "breakdown": report.breakdown,
                 "version": report.version,
             },
-            ensure_ascii=False,
+            ensure_ascii=True,  # the id is the file's: escaped, no control reaches a terminal
         )
     parts = " ".join(f"{k}={v:.2f}" for k, v in report.breakdown.items())
-    label = f"\t{item.id}" if item.id else ""
+    label = f"\t{shown(item.id)}" if item.id else ""  # the file's author chose it
     return f"{item.line_no}\t{report.score:.3f}\t{parts}{label}"
 
 

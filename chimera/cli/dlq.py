@@ -1,4 +1,9 @@
-"""`chimera dlq list|replay`: look into a dead-letter topic and replay its records."""
+"""`chimera dlq list|replay`: look into a dead-letter topic and replay its records.
+
+Whoever can write to a dead-letter topic chose its keys, values and headers: the
+table shows them clipped and escaped (``output.shown``), ``--json`` escapes every
+character that is not ASCII.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import time
 
 import click
 
+from chimera.cli.output import shown, table
 from chimera.errors import NotFound
 from chimera.kafka.letters import DeadLetterRecord, list_dead_letters, resolve_topic
 from chimera.kafka.replay import Filters, replay
@@ -44,33 +50,33 @@ def dlq_list(topic: str, limit: int | None, as_json: bool) -> None:
     """Show the records of a dead-letter topic (read without joining any consumer group)."""
     scan = list_dead_letters(get_settings(), topic)
     letters = sorted(scan.records, key=lambda r: (r.failed_at, r.partition, r.offset))
-    shown = letters[:limit] if limit is not None else letters
+    picked = letters[:limit] if limit is not None else letters
     now = time.time()
     if as_json:
         document = {
             "topic": topic,
             "total": len(letters),
-            "records": [letter.as_dict(now) for letter in shown],
+            "records": [letter.as_dict(now) for letter in picked],
         }
-        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(document, ensure_ascii=True, indent=2))
         return
-    if shown:
-        for line in _table([_COLUMNS, *(_row(letter, now) for letter in shown)]):
+    if picked:
+        for line in table([_COLUMNS, *(_row(letter, now) for letter in picked)]):
             click.echo(line)
-    of = f"{len(shown)} of " if len(shown) < len(letters) else ""
+    of = f"{len(picked)} of " if len(picked) < len(letters) else ""
     click.echo(f"{of}{len(letters)} dead letter{'s' * (len(letters) != 1)} in {topic}")
 
 
 def _row(letter: DeadLetterRecord, now: float) -> tuple[str, ...]:
     return (
-        letter.event_id or "-",
-        letter.reason,
-        letter.error_class,
+        shown(letter.event_id),
+        shown(letter.reason),
+        shown(letter.error_class),
         "-" if letter.attempts is None else str(letter.attempts),
         _age(letter.age_s(now)),
         str(letter.replay_count),
-        letter.origin,
-        letter.where,
+        shown(letter.origin),
+        shown(letter.where),
     )
 
 
@@ -79,14 +85,6 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s"
-
-
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
 
 
 @dlq_group.command("replay")
@@ -100,7 +98,11 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 def dlq_replay(
     topic: str, event_id: str | None, reason: str | None, limit: int | None, dry_run: bool
 ) -> None:
-    """Re-publish dead letters to their original topic, as they were first produced.
+    """Re-publish dead letters to their input topic, as they were first produced.
+
+    Each dead-letter topic is replayed to one input topic (conversation.dlq to
+    conversation.new, analysis.dlq to analysis.tasks, or CHIMERA_DLQ_ROUTES); a record
+    whose x-original-topic names another is refused, never published.
 
     Without filters, the records no earlier replay dealt with; with --event-id or
     --reason, every matching record.  An event's inbox row goes back to
@@ -115,6 +117,7 @@ def dlq_replay(
         dry_run=dry_run,
     )
     if report.outcomes:
-        for line in _table([outcome.cells() for outcome in report.outcomes]):
+        cells = [tuple(shown(c) for c in outcome.cells()) for outcome in report.outcomes]
+        for line in table(cells):
             click.echo(line)
     click.echo(report.summary())

@@ -1,22 +1,26 @@
-"""`chimera submit conversation|analysis` and `chimera topics push`: putting work in."""
+"""`chimera submit conversation|analysis`: publishing input events.
+
+What goes out is what the bridge will accept: checked against its model, and no
+larger than ``CHIMERA_MAX_EVENT_BYTES``; a bad argument or file is one error line
+and exit 2, with nothing published.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import click
+from pydantic import BaseModel
 
 from chimera.analysis.prompts import resolve_all
 from chimera.codec import encode, limits_from, validate_event
-from chimera.conversation.topic_queue import TopicQueue
 from chimera.errors import InputError
 from chimera.ids import conversation_id, run_id
 from chimera.kafka.clients import make_producer, publish
 from chimera.models import AnalysisTask, ConversationRequest
-from chimera.redis_client import make_redis
-from chimera.settings import get_settings
+from chimera.settings import Settings, get_settings
 
 
 def parse_participant(spec: str) -> dict[str, str]:
@@ -77,17 +81,18 @@ def submit_conversation(
             event["metadata"] = json.loads(metadata)
         except ValueError as exc:
             raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from None
+        except RecursionError:
+            raise click.BadParameter("nested too deeply", param_hint="--metadata") from None
     try:
         request = validate_event(
             ConversationRequest, event, context={"limits": limits_from(settings)}
         )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
+    value = wire_form(request, settings)
     producer = make_producer(settings)
     try:
-        publish(producer, settings.topic_conversation_new, request.event_id, encode(request)).get(
-            timeout=10
-        )
+        publish(producer, settings.topic_conversation_new, request.event_id, value).get(timeout=10)
     finally:
         producer.close(timeout=5)
     click.echo(
@@ -111,8 +116,8 @@ def submit_conversation(
 )
 @click.option(
     "--segments-file",
-    type=click.File("r", encoding="utf-8"),
-    help="A file of paragraphs, each 'SPEAKER: TEXT' (blank lines between them).",
+    type=click.File("rb"),
+    help="A UTF-8 file of paragraphs, each 'SPEAKER: TEXT' (blank lines between them).",
 )
 @click.option("--language", help="Language of the answers (default en).")
 @click.option(
@@ -126,7 +131,7 @@ def submit_conversation(
 def submit_analysis(
     context_id: str,
     segments: tuple[str, ...],
-    segments_file: TextIO | None,
+    segments_file: BinaryIO | None,
     language: str | None,
     prompts: tuple[str, ...],
     event_id: str | None,
@@ -135,7 +140,7 @@ def submit_analysis(
     settings = get_settings()
     paragraphs = list(segments)
     if segments_file is not None:
-        text = read_text(segments_file, "--segments-file")
+        text = read_text(segments_file, "--segments-file", max_bytes=settings.max_event_bytes)
         paragraphs += [p for p in text.split("\n\n") if p.strip()]
     event: dict[str, Any] = {
         "event_id": event_id or f"cli-{uuid.uuid4().hex}",
@@ -152,11 +157,10 @@ def submit_analysis(
         resolve_all(request.prompt_ids)
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
+    value = wire_form(request, settings)
     producer = make_producer(settings)
     try:
-        publish(producer, settings.topic_analysis_tasks, context_id, encode(request)).get(
-            timeout=10
-        )
+        publish(producer, settings.topic_analysis_tasks, context_id, value).get(timeout=10)
     finally:
         producer.close(timeout=5)
     click.echo(
@@ -165,15 +169,34 @@ def submit_analysis(
     )
 
 
-def read_text(source: TextIO, param: str) -> str:
-    """The whole of ``source``; a file that is not UTF-8 is a usage error naming it."""
+def read_text(source: BinaryIO, param: str, *, max_bytes: int) -> str:
+    """The whole of ``source`` as text; a file larger than an event may be, or not
+    UTF-8, is a usage error naming it (and only ``max_bytes`` of it are ever read)."""
+    name = getattr(source, "name", "-")
+    data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise click.BadParameter(
+            f"{name} is larger than {max_bytes} bytes, more than an event may hold "
+            "(CHIMERA_MAX_EVENT_BYTES)",
+            param_hint=param,
+        )
     try:
-        return source.read()
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        name = getattr(source, "name", "-")
         raise click.BadParameter(
             f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})", param_hint=param
         ) from None
+
+
+def wire_form(request: BaseModel, settings: Settings) -> bytes:
+    """``request`` as published; larger than the bridge accepts is a usage error."""
+    value = encode(request)
+    if len(value) > settings.max_event_bytes:
+        raise click.UsageError(
+            f"the event is {len(value)} bytes; the limit is {settings.max_event_bytes} "
+            "(CHIMERA_MAX_EVENT_BYTES)"
+        )
+    return value
 
 
 def parse_segment(text: str) -> dict[str, str]:
@@ -189,28 +212,3 @@ def parse_prompt(spec: str) -> tuple[str, str]:
     if not sep or not kind or not prompt_id:
         raise click.BadParameter(f"{spec!r} is not ANALYSIS=PROMPT_ID", param_hint="--prompt")
     return kind, prompt_id
-
-
-@click.group("topics")
-def topics_group() -> None:
-    """The topic queue that beat drains into conversations."""
-
-
-@topics_group.command("push")
-@click.argument("source", type=click.File("r", encoding="utf-8"))
-def topics_push(source: TextIO) -> None:
-    """Push topics from SOURCE (JSON objects or plain strings, one per line; - for stdin)."""
-    settings = get_settings()
-    items = [line.strip() for line in read_text(source, "SOURCE").split("\n") if line.strip()]
-    for n, item in enumerate(items, 1):
-        if item.startswith("{"):
-            try:
-                json.loads(item)
-            except ValueError as exc:
-                raise click.UsageError(f"line {n} is not valid JSON: {exc}") from None
-    client = make_redis(settings)
-    try:
-        length = TopicQueue(client, settings).push(items)
-    finally:
-        client.close()
-    click.echo(f"pushed {len(items)} topics to {settings.topics_queue_key} ({length} queued)")

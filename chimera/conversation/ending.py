@@ -29,7 +29,10 @@ but …"), or when the turn ends with a question that is not itself a closing pr
 we call it a day?" is one; the speaker otherwise expects an answer).
 
 Everything is a pure function of the text: deterministic, and about a millisecond per call
-for 20 turns of 200 words (a few ms with cold caches).
+for 20 turns of 200 words (a few ms with cold caches).  The cost is linear in the text's
+length whatever the text (a run of spaces, one endless sentence of "thanks"): no pattern
+rescans what it has read, a negation is looked for at most ``NEGATION_WINDOW_CHARS`` back,
+and a turn's closing question is searched for at most ``MAX_CUE_LOOKUPS`` of its cues.
 
 The text helpers (:func:`words`, :func:`shingles`, :func:`content_words`, :func:`jaccard`)
 are shared with quality scoring.
@@ -38,6 +41,7 @@ are shared with quality scoring.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
@@ -74,6 +78,13 @@ CLOSE_THRESHOLD: Final = 1.0
 #: Only cues in the last few sentences of a turn count: a closing remark followed by
 #: paragraphs of argument is not a close.
 CLOSE_TAIL_SENTENCES: Final = 3
+#: A cue is negated by a negation among the few words before it, looked for this many
+#: characters back at most (far more than four words of any language need; a bound keeps
+#: a sentence of thousands of cues linear).
+NEGATION_WINDOW_CHARS: Final = 200
+#: A turn ending with a question still closes when the question holds one of its cues;
+#: at most this many distinct cues are looked for there (each look reads the question).
+MAX_CUE_LOOKUPS: Final = 32
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,10 @@ class EndDecision:
 # --- text helpers ----------------------------------------------------------------------------
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])[\"')\]\u201d]*\s+|\s*\n+\s*")
+#: After closing punctuation, or at a line break.  A break is matched from the start of
+#: its run of white space only, and possessively: tried at every space of a long run
+#: without one, ``\s*\n`` would read the rest of the run each time.
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])[\"')\]\u201d]*\s+|(?<!\s)[^\S\n]*+\n\s*+")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 
 _STOPWORDS_TEXT = """
@@ -165,7 +179,8 @@ def jaccard(a: AbstractSet[str], b: AbstractSet[str]) -> float:
     """|a & b| / |a | b|, 0 for two empty sets."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)  # reads the smaller set only; a | b would read both
+    return shared / (len(a) + len(b) - shared)
 
 
 def containment(part: AbstractSet[str], whole: AbstractSet[str]) -> float:
@@ -317,12 +332,25 @@ class _Cue:
 
 
 def _negated(sentence: str, start: int) -> bool:
-    before = sentence[:start].split()[-_NEGATION_WINDOW_WORDS:]
-    return bool(_NEGATION_RE.search(" ".join(before)))
+    low = max(0, start - NEGATION_WINDOW_CHARS)
+    before = sentence[low:start].split()
+    if low and before and not sentence[low - 1].isspace() and not sentence[low].isspace():
+        del before[0]  # the end of a word the window cut: not that word
+    return bool(_NEGATION_RE.search(" ".join(before[-_NEGATION_WINDOW_WORDS:])))
 
 
-def _pivots(sentence: str, end: int, next_sentence: str | None) -> bool:
-    if _PIVOT_AFTER_RE.search(sentence, end):
+def _last_pivot(sentence: str) -> int:
+    """Where the last pivot word of ``sentence`` starts; -1 if it has none."""
+    last = -1
+    for match in _PIVOT_AFTER_RE.finditer(sentence):
+        last = match.start()
+    return last
+
+
+def _pivots(last_pivot: int, end: int, next_sentence: str | None) -> bool:
+    """Whether a cue ending at ``end`` is followed by a pivot word in its sentence
+    (which has its last at ``last_pivot``) or a pivot opening the next one."""
+    if last_pivot >= end:
         return True
     return next_sentence is not None and bool(_PIVOT_START_RE.match(next_sentence))
 
@@ -333,12 +361,16 @@ def _find(
     found = []
     for i, sentence in enumerate(sents):
         following = sents[i + 1] if i + 1 < len(sents) else None
+        last_pivot: int | None = None  # read once per sentence, when a cue needs it
         for category, weight, pattern in patterns:
             for match in pattern.finditer(sentence):
                 if _negated(sentence, match.start()):
                     continue
-                if category in _PIVOTING and _pivots(sentence, match.end(), following):
-                    continue
+                if category in _PIVOTING:
+                    if last_pivot is None:
+                        last_pivot = _last_pivot(sentence)
+                    if _pivots(last_pivot, match.end(), following):
+                        continue
                 found.append(_Cue(category, weight, match.group(0)))
     return found
 
@@ -347,7 +379,9 @@ def _asks(sents: Sequence[str], cues: Sequence[_Cue]) -> bool:
     """Whether the turn ends with a question that is not itself part of the cue."""
     if not sents or not sents[-1].rstrip("\"') ").endswith("?"):
         return False
-    return not any(c.text in sents[-1] for c in cues)
+    # The question's own cues come last: looked for first, each is found at once.
+    texts = dict.fromkeys(c.text for c in reversed(cues))
+    return not any(t in sents[-1] for t in itertools.islice(texts, MAX_CUE_LOOKUPS))
 
 
 @functools.lru_cache(maxsize=1024)

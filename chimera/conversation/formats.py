@@ -28,7 +28,10 @@ messages (as system); tool messages are skipped.  Without ``metadata.turns`` a s
 message's ``name``, else its role (``from``), and the provider is guessed from that label
 (``claude`` -> anthropic, ``gemini``/``gemma`` -> google, anything else -> openai).  A
 malformed line becomes a :class:`LineError` naming the line and the problem; the rest of
-the file is still read.
+the file is still read.  That includes lines no one should have written: JSON nested
+deeper than the parser goes, an unpaired surrogate escape (``"\\ud800"``: valid JSON, but
+no text), a number of thousands of digits.  A problem quotes at most
+``CHIMERA_MAX_QUOTED_CHARS`` of what the line holds (``chimera.untrusted``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chimera.models.conversation import TopicSpec
 from chimera.models.participants import Participant, Provider
 from chimera.models.transcript import TranscriptTurn
+from chimera.untrusted import clip
 
 Format = Literal["openai", "sharegpt"]
 FORMATS: Final[tuple[Format, ...]] = ("openai", "sharegpt")
@@ -52,6 +56,13 @@ FORMATS: Final[tuple[Format, ...]] = ("openai", "sharegpt")
 SCHEMA: Final = "chimera.conversation.v1"
 
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]")
+#: A surrogate code point, or the JSON escape of one: a line without either (almost
+#: every line) is not walked to look for an unpaired one.
+_SURROGATE_HINT = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A ``min_turns``/``max_turns`` above this is no conversation's (and would overflow the
+#: floating point of the length score): read as absent.
+MAX_TURN_LIMIT: Final = 1_000_000
 _OPENAI_ROLES: Final = {"user": "user", "assistant": "assistant"}
 _OPENAI_SYSTEM: Final = frozenset({"system", "developer"})
 _OPENAI_SKIP: Final = frozenset({"tool", "function"})
@@ -207,9 +218,10 @@ class ParsedConversation:
         return value if isinstance(value, str) else None
 
     def turn_limit(self, name: Literal["min_turns", "max_turns"]) -> int | None:
-        """``min_turns`` or ``max_turns`` from the metadata, when it holds a positive int."""
+        """``min_turns`` or ``max_turns`` from the metadata, when it holds a positive int
+        (at most ``MAX_TURN_LIMIT``)."""
         value = self.metadata.get(name)
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_TURN_LIMIT
         return value if ok else None
 
 
@@ -244,10 +256,36 @@ def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[ParsedConversation | Li
         except json.JSONDecodeError as exc:
             yield LineError(line_no, f"invalid JSON: {exc.msg} (column {exc.colno})")
             continue
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            yield LineError(line_no, "invalid JSON: a number has too many digits")
+            continue
+        except RecursionError:
+            yield LineError(line_no, "invalid JSON: nested too deeply")
+            continue
+        if _SURROGATE_HINT.search(text) and _holds_surrogate(obj):
+            yield LineError(line_no, "holds an unpaired surrogate escape (not Unicode text)")
+            continue
         try:
             yield parse_conversation(obj, line_no)
         except MalformedConversation as exc:
             yield LineError(line_no, str(exc))
+
+
+def _holds_surrogate(obj: Any) -> bool:
+    """Whether a key or a string anywhere in ``obj`` holds an unpaired surrogate (paired
+    escapes were joined into one character by the parser)."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def parse_conversation(obj: Any, line_no: int = 1) -> ParsedConversation:
@@ -299,7 +337,7 @@ def _openai_messages(messages: Any) -> tuple[str | None, list[_RawTurn]]:
             name = message.get("name")
             turns.append((name if isinstance(name, str) and name else role, content))
         else:
-            raise MalformedConversation(f"{where} has an unknown role {role!r}")
+            raise MalformedConversation(f"{where} has an unknown role {clip(role)!r}")
     return ("\n\n".join(system) or None), turns
 
 
@@ -345,7 +383,7 @@ def _sharegpt_messages(conversations: Any) -> tuple[str | None, list[_RawTurn]]:
             name = message.get("name")
             turns.append((name if isinstance(name, str) and name else source, value))
         else:
-            raise MalformedConversation(f"{where} has an unknown 'from' {source!r}")
+            raise MalformedConversation(f"{where} has an unknown 'from' {clip(source)!r}")
     return ("\n\n".join(system) or None), turns
 
 

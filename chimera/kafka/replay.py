@@ -1,11 +1,19 @@
 """Replaying dead letters (``chimera dlq replay``); reading them is ``letters``.
 
-A replay re-publishes a dead letter to its original topic as it was first
+A replay re-publishes a dead letter to its input topic as it was first
 produced: the original key, value and headers, without the dead-letter headers,
 with ``x-replay-count`` bumped.  Just before, the event's inbox row goes back
 from ``dead_lettered`` to ``received``, because the bridge hands a known event
 off again only in that state.  An event that is done, or still in flight, is
 not replayed, so replaying never duplicates an effect.
+
+Where a record goes is the route of its dead-letter topic
+(``settings.replay_routes``: conversation.dlq -> conversation.new, analysis.dlq ->
+analysis.tasks, or ``CHIMERA_DLQ_ROUTES``), never what the record says: whoever can
+write to a dead-letter topic writes its headers too.  A record whose
+``x-original-topic`` names another topic is refused (reported and counted, never
+published), and takes no part in the history of the event it names; a replay
+therefore never writes to an output topic or to the other kind's input.
 
 Which records a run considers:
 
@@ -58,6 +66,7 @@ from chimera.kafka.letters import (
     read_dead_letters,
 )
 from chimera.settings import Settings, redact_url
+from chimera.untrusted import clip
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +108,13 @@ class Candidate:
     replays: int
     #: Why not, when the topic alone decides it.
     skip: str | None = None
+    #: Why it must never be published: it claims another topic than the route's.
+    refusal: str | None = None
+
+
+def misrouted(letter: DeadLetterRecord, route: str) -> bool:
+    """Whether ``letter`` claims to come from another topic than ``route``."""
+    return letter.original_topic is not None and letter.original_topic != route
 
 
 def _time_order(letter: DeadLetterRecord) -> tuple[int, int, int]:
@@ -110,11 +126,18 @@ def plan(
     committed: Mapping[int, int | None],
     filters: Filters,
     max_replays: int,
+    *,
+    route: str,
 ) -> list[Candidate]:
-    """The records a run considers, oldest first, each judged by its event's history."""
+    """The records a run considers, oldest first, each judged by its event's history.
+
+    ``route`` is the one topic the records may go to; a record claiming another is
+    refused and left out of every history (a forged record must not supersede, or
+    count as a replay of, a genuine one).
+    """
     histories: dict[tuple[str, str], list[DeadLetterRecord]] = {}
     for letter in sorted(scan.records, key=_time_order):
-        if letter.event_id is not None:
+        if letter.event_id is not None and not misrouted(letter, route):
             histories.setdefault((letter.event_id, letter.digest), []).append(letter)
     if filters:
         scope = [r for r in scan.records if filters.match(r)]
@@ -122,12 +145,21 @@ def plan(
         scope = [r for r in scan.records if r.offset >= (committed.get(r.partition) or 0)]
     candidates: list[Candidate] = []
     for letter in sorted(scope, key=_time_order):
+        if misrouted(letter, route):
+            candidates.append(Candidate(letter, 0, refusal=_refusal(letter, route)))
+            continue
         history = [letter]
         if letter.event_id is not None:
             history = histories[(letter.event_id, letter.digest)]
         latest = history[-1]
         replays = max(len(history) - 1, *(r.replay_count for r in history))
-        if latest is not letter:
+        if letter.omitted is not None:
+            why = (
+                "it carries none of the original record (x-dlq-omitted: "
+                f"{clip(letter.omitted)}); read it at {clip(letter.origin)} while that topic "
+                "keeps it, and submit it again"
+            )
+        elif latest is not letter:
             why = f"superseded by a later dead letter of the event ({latest.where})"
         elif replays >= max_replays:
             why = (
@@ -138,6 +170,14 @@ def plan(
             why = None
         candidates.append(Candidate(letter, replays, why))
     return candidates
+
+
+def _refusal(letter: DeadLetterRecord, route: str) -> str:
+    claimed = clip(str(letter.original_topic))
+    return (
+        f"its x-original-topic {claimed!r} is not {route}, the one topic {letter.topic} "
+        "is replayed to (CHIMERA_DLQ_ROUTES): never published"
+    )
 
 
 def advance(
@@ -172,6 +212,8 @@ class Action(enum.StrEnum):
     REPLAYED = "replayed"
     WOULD_REPLAY = "would replay"
     SKIPPED = "skipped"
+    #: Claims another topic than its route's: a forged or misrouted record.
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -200,17 +242,24 @@ class ReplayReport:
 
     @property
     def replayed(self) -> int:
-        return sum(o.action is not Action.SKIPPED for o in self.outcomes)
+        return sum(o.action in (Action.REPLAYED, Action.WOULD_REPLAY) for o in self.outcomes)
 
     @property
     def skipped(self) -> int:
         return sum(o.action is Action.SKIPPED for o in self.outcomes)
+
+    @property
+    def refused(self) -> int:
+        return sum(o.action is Action.REFUSED for o in self.outcomes)
 
     def summary(self) -> str:
         if self.dry_run:
             text = f"{self.topic}: would replay {self.replayed}, skip {self.skipped}"
         else:
             text = f"{self.topic}: replayed {self.replayed}, skipped {self.skipped}"
+        if self.refused:
+            verb = "refuse" if self.dry_run else "refused"
+            text += f", {verb} {self.refused} claiming another original topic"
         if self.left:
             text += f"; {self.left} more left by the limit"
         if self.dry_run:
@@ -223,7 +272,7 @@ class Replayer:
 
     ``consumer`` must belong to the replay group (it reads and commits);
     ``producer`` may be None for a dry run.  ``topics`` are the cluster's topics,
-    to refuse a record whose original topic is gone.
+    to refuse a record whose input topic is gone.
     """
 
     def __init__(
@@ -252,15 +301,16 @@ class Replayer:
         if not dry_run and self._producer is None:
             raise ValueError("a replay that is not a dry run needs a producer")
         filters = filters or Filters()
+        route = input_topic_for(self._settings, topic)
         scan = read_dead_letters(self._consumer, topic)
         committed = committed_offsets(self._consumer, scan)
-        candidates = plan(scan, committed, filters, self._settings.dlq_max_replays)
+        candidates = plan(scan, committed, filters, self._settings.dlq_max_replays, route=route)
         report = ReplayReport(topic, dry_run)
         for n, candidate in enumerate(candidates):
             if limit is not None and report.replayed >= limit:
                 report.left = len(candidates) - n
                 break
-            report.outcomes.append(self._one(candidate, dry_run=dry_run))
+            report.outcomes.append(self._one(candidate, route, dry_run=dry_run))
         if not dry_run:
             dealt_with = {(o.letter.partition, o.letter.offset) for o in report.outcomes}
             report.committed = advance(scan, committed, dealt_with)
@@ -273,9 +323,11 @@ class Replayer:
             )
         return report
 
-    def _one(self, candidate: Candidate, *, dry_run: bool) -> Outcome:
+    def _one(self, candidate: Candidate, target: str, *, dry_run: bool) -> Outcome:
         letter = candidate.letter
-        target = letter.original_topic or input_topic_for(self._settings, letter.topic)
+        if candidate.refusal is not None:
+            log.warning("dead letter %s refused: %s", letter.where, candidate.refusal)
+            return Outcome(letter, Action.REFUSED, candidate.refusal)
         refusal, reset = self._refusal(candidate, target), False
         if refusal is None:
             refusal, reset = self._inbox_verdict(letter)
@@ -292,7 +344,7 @@ class Replayer:
         self._publish(letter, target, count)
         log.info(
             "event %s replayed from %s to %s (replay %d)",
-            letter.event_id,
+            clip(str(letter.event_id)),
             letter.where,
             target,
             count,
@@ -304,7 +356,7 @@ class Replayer:
         if candidate.skip is not None:
             return candidate.skip
         if target not in self._topics:
-            return f"its original topic {target} does not exist"
+            return f"its input topic {target} does not exist"
         if candidate.letter.key is None and candidate.letter.value is None:
             return "it has neither key nor value to publish"
         return None
@@ -352,6 +404,7 @@ def replay(
     engine: Engine | None = None,
 ) -> ReplayReport:
     """Replay the dead letters of ``topic`` (see the module docstring for which)."""
+    input_topic_for(settings, topic)  # a dead-letter topic, or NotFound before any I/O
     topics = existing_topics(settings, topic)
     with contextlib.ExitStack() as stack:
         if engine is None:

@@ -28,6 +28,7 @@ from chimera.batching import Batcher
 from chimera.db.tables import LLMCall
 from chimera.llm.pricing import PriceTable
 from chimera.llm.types import LLMRequest, Usage
+from chimera.models.participants import ModelCatalog
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,14 @@ class Accountant:
         engine: Engine,
         prices: PriceTable,
         *,
+        catalog: ModelCatalog,
         flush_interval_s: float = 0.05,
         max_batch: int = 500,
         max_pending: int = 50_000,
     ) -> None:
         self._engine = engine
         self.prices = prices
+        self._catalog = catalog
         self._interval = flush_interval_s
         self._batcher: Batcher[dict[str, Any]] = Batcher(
             "chimera-llm-accounting",
@@ -81,12 +84,13 @@ class Accountant:
         out_tok = usage.output_tokens if usage else 0
         cost = self.prices.cost(provider, model, in_tok, out_tok)
 
-        metrics.LLM_CALLS.labels(provider, model, status, error_class).inc()
-        metrics.LLM_LATENCY.labels(provider, model).observe(latency_s)
+        labels = self._catalog.labels(provider, model)
+        metrics.LLM_CALLS.labels(*labels, status, error_class).inc()
+        metrics.LLM_LATENCY.labels(*labels).observe(latency_s)
         if usage:
-            metrics.LLM_TOKENS.labels(provider, model, "input").inc(in_tok)
-            metrics.LLM_TOKENS.labels(provider, model, "output").inc(out_tok)
-            metrics.LLM_COST.labels(provider, model).inc(float(cost))
+            metrics.LLM_TOKENS.labels(*labels, "input").inc(in_tok)
+            metrics.LLM_TOKENS.labels(*labels, "output").inc(out_tok)
+            metrics.LLM_COST.labels(*labels).inc(float(cost))
 
         meta = request.meta
         row = {

@@ -36,6 +36,7 @@ from chimera.llm.base import Provider
 from chimera.llm.breaker import CircuitBreaker, Permit
 from chimera.llm.limiter import Admission, RateLimiter, Reservation
 from chimera.llm.types import LLMRequest, LLMResponse, Message
+from chimera.models.participants import ModelCatalog
 from chimera.redis_client import run_scripts
 from chimera.retry import compute_backoff
 
@@ -97,6 +98,7 @@ class LLMClient:
         limiter: RateLimiter,
         breaker: CircuitBreaker,
         accountant: Accountant,
+        catalog: ModelCatalog,
         max_wait_s: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -106,6 +108,7 @@ class LLMClient:
         self.limiter = limiter
         self.breaker = breaker
         self.accountant = accountant
+        self.catalog = catalog
         self._max_wait_s = max_wait_s
         self._clock = clock
         self._sleep = sleep
@@ -169,7 +172,7 @@ class LLMClient:
         )
         if not permit.clean:  # closed with nothing counted: a success changes nothing
             self.breaker.record(p, m, success=True)
-            metrics.BREAKER_STATE.labels(p, m).set(0)
+            metrics.BREAKER_STATE.labels(*self.catalog.labels(p, m)).set(0)
         cost = self.accountant.record(
             request, attempt=attempt, latency_s=latency, usage=result.usage
         )
@@ -216,7 +219,7 @@ class LLMClient:
         if not permit.allowed:
             if admission.reservation is not None:
                 self.limiter.cancel(admission.reservation)
-            metrics.BREAKER_STATE.labels(p, m).set(1)
+            metrics.BREAKER_STATE.labels(*self.catalog.labels(p, m)).set(1)
             raise CircuitOpen(
                 f"{request.key} is failing; circuit open",
                 retry_after_s=permit.retry_after_s,
@@ -239,10 +242,10 @@ class LLMClient:
         while True:
             if admission.reservation is not None:
                 if waited:
-                    metrics.RATE_LIMIT_WAIT.labels(p, m).observe(waited)
+                    metrics.RATE_LIMIT_WAIT.labels(*self.catalog.labels(p, m)).observe(waited)
                 return admission.reservation
             if waited + admission.wait_s > self._max_wait_s:
-                metrics.RATE_LIMITED.labels(p, m).inc()
+                metrics.RATE_LIMITED.labels(*self.catalog.labels(p, m)).inc()
                 raise RateLimited(
                     f"{request.key} is at its rate limit; try again in {admission.wait_s:.1f}s",
                     retry_after_s=admission.wait_s,
@@ -260,7 +263,8 @@ class LLMClient:
         self.limiter.reconcile(reservation, reservation.input_tokens, 0)
         if isinstance(exc, LLMRetryable):
             state = self.breaker.record(p, m, success=False)
-            metrics.BREAKER_STATE.labels(p, m).set(1 if state == "open" else 0)
+            labels = self.catalog.labels(p, m)
+            metrics.BREAKER_STATE.labels(*labels).set(1 if state == "open" else 0)
             if isinstance(exc, RateLimited) and exc.retry_after_s:
                 self.limiter.penalize(p, m, exc.retry_after_s)
         else:

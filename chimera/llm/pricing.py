@@ -43,6 +43,11 @@ class PriceTable:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"CHIMERA_PRICE_TABLE_PATH: cannot read {path}: {exc}") from exc
 
+    def models_of(self, provider: str) -> frozenset[str]:
+        """The models the table prices for ``provider``."""
+        prefix = f"{provider}/"
+        return frozenset(k.removeprefix(prefix) for k in self._prices if k.startswith(prefix))
+
     def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal:
         key = f"{provider}/{model}"
         price = self._prices.get(key)

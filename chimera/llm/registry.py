@@ -11,6 +11,7 @@ from chimera.llm.accounting import Accountant
 from chimera.llm.anthropic import AnthropicProvider
 from chimera.llm.base import Provider
 from chimera.llm.breaker import CircuitBreaker
+from chimera.llm.catalog import catalog_for
 from chimera.llm.client import LLMClient
 from chimera.llm.google import GoogleProvider
 from chimera.llm.limiter import RateLimiter
@@ -47,6 +48,7 @@ def build_client(
     engine: Engine,
     providers: dict[str, Provider] | None = None,
 ) -> LLMClient:
+    catalog = catalog_for(settings)
     return LLMClient(
         providers if providers is not None else build_providers(settings),
         redis_client=redis_client,
@@ -55,7 +57,9 @@ def build_client(
         accountant=Accountant(
             engine,
             PriceTable.load(settings.price_table_path),
+            catalog=catalog,
             flush_interval_s=settings.accounting_flush_ms / 1000,
         ),
+        catalog=catalog,
         max_wait_s=settings.llm_max_wait_s,
     )

@@ -48,7 +48,7 @@ class LLMRequest(BaseModel):
 
     @property
     def key(self) -> str:
-        """The governance key: limits and the breaker are per provider and model."""
+        """``provider/model``: the breaker's unit, and how messages name the call."""
         return f"{self.provider}/{self.model}"
 
     def text_chars(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,19 +16,25 @@ from pydantic import (
 
 from chimera import defaults as d
 from chimera.models.base import Identifier, InputEvent, JsonObject
-from chimera.models.participants import Participant
+from chimera.models.participants import ModelCatalog, Participant
 
 
 @dataclass(frozen=True)
 class ConversationLimits:
-    """Setting-dependent defaults and caps, passed as the validation context."""
+    """Setting-dependent defaults and caps, passed as the validation context.
+
+    ``models``: the models a participant may name (``codec.limits_from`` always sets
+    it); None checks none.
+    """
 
     min_turns: int = d.MIN_CONVERSATION_TURNS
     max_turns: int = d.MAX_CONVERSATION_TURNS
     max_participants: int = d.MAX_PARTICIPANTS
+    max_metadata_bytes: int = d.MAX_OUTPUT_METADATA_BYTES
     default_participants: tuple[Participant, ...] = field(
         default_factory=lambda: tuple(Participant.model_validate(p) for p in d.DEFAULT_PARTICIPANTS)
     )
+    models: ModelCatalog | None = None
 
 
 def _limits(info: ValidationInfo) -> ConversationLimits:
@@ -126,4 +133,21 @@ class ConversationRequest(InputEvent):
         cap = _limits(info).max_participants
         if not 2 <= len(v) <= cap:
             raise ValueError(f"must list 2 to {cap} participants, got {len(v)}")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata(cls, v: JsonObject, info: ValidationInfo) -> JsonObject:
+        """Metadata rides along into ``conversation.completed``, which must fit one Kafka
+        record: bounded here, before any turn is paid for."""
+        cap = _limits(info).max_metadata_bytes
+        try:
+            text = json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            raise ValueError("must hold finite numbers only (no NaN or Infinity)") from None
+        except TypeError:
+            raise ValueError("must hold JSON values only") from None
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > cap:
+            raise ValueError(f"must be at most {cap} bytes as JSON, got {size}")
         return v

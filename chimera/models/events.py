@@ -64,6 +64,9 @@ class OutputEvent(BaseModel):
     source_event_id: EventId | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    #: Fields left empty because the event would not fit one Kafka record (Postgres keeps
+    #: their content); absent on every event that fits.
+    omitted: tuple[str, ...] | None = None
 
     @property
     def topic_role(self) -> str:

@@ -15,6 +15,7 @@ from chimera import defaults as d
 from chimera import heartbeat
 from chimera.db import admin
 from chimera.errors import ChimeraError, PortInUse, StackError
+from chimera.exposure import check_bind, check_ray_settings
 from chimera.kafka import broker
 from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.redaction import redactor_for
@@ -297,6 +298,12 @@ STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
 
 def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
     """Check Redis and Postgres, migrate, then start each missing component in order."""
+    # What the web app would refuse (an open API on the network, a Ray cluster without its
+    # token), refused before anything starts.
+    warning = check_bind(settings)
+    if warning is not None:
+        log.warning("%s", warning)
+    check_ray_settings(settings)
     simulated = uses_simulator(settings)
     settings = with_simulator(settings)
     echo(f"redis     ok         {checks.check_redis(settings)}")

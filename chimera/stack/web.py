@@ -2,7 +2,10 @@
 
 gthread workers: the synchronous "analyze now" endpoint waits on I/O (LLM calls),
 so threads serve concurrent requests cheaply.  ``web/gunicorn_conf.py`` gives the
-workers one prometheus_client multiprocess directory, so ``/metrics`` sums them.
+workers one prometheus_client multiprocess directory, so ``/metrics`` sums them,
+and binds ``CHIMERA_HTTP_HOST:CHIMERA_HTTP_PORT`` itself: the command line names no
+address, so the one in the settings is the one the app's access checks judge
+(``chimera.exposure``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from chimera.errors import StackError
+from chimera.exposure import has_secret
 from chimera.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -22,12 +26,6 @@ GUNICORN_CONF = PROJECT_ROOT / "web" / "gunicorn_conf.py"
 #: Seconds gunicorn gives in-flight requests on SIGTERM (below the stack's stop timeout).
 GRACEFUL_TIMEOUT_S = 30
 _ANY_ADDRESS = ("0.0.0.0", "::", "")  # noqa: S104 - recognised, not bound
-
-
-def bind_address(settings: Settings) -> str:
-    """``host:port`` as gunicorn takes it (IPv6 hosts in brackets)."""
-    host = settings.http_host
-    return f"[{host}]:{settings.http_port}" if ":" in host else f"{host}:{settings.http_port}"
 
 
 def base_url(settings: Settings) -> str:
@@ -43,19 +41,23 @@ def probe_host(settings: Settings) -> str:
 
 
 def gunicorn_argv(settings: Settings) -> list[str]:
-    """The command line that serves the app with the settings' workers and threads."""
+    """The command line that serves the app with the settings' workers and threads (and
+    address: gunicorn_conf binds CHIMERA_HTTP_HOST:CHIMERA_HTTP_PORT from the environment)."""
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF)]
-    argv += ["--bind", bind_address(settings), "--worker-class", "gthread"]
+    argv += ["--worker-class", "gthread"]
     argv += ["--workers", str(settings.http_workers), "--threads", str(settings.http_threads)]
     argv += ["--graceful-timeout", str(GRACEFUL_TIMEOUT_S), "--no-control-socket"]
     argv += ["--log-level", settings.log_level.lower()]
     return [*argv, "web:create_app()"]
 
 
-def fetch_json(url: str, timeout_s: float) -> tuple[int, Any]:
+def fetch_json(
+    url: str, timeout_s: float, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """GET ``url``: (status, decoded JSON body); an error status is an answer too."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (our URL)
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (our URL)
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             return int(response.status), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         try:
@@ -74,7 +76,7 @@ def detail(settings: Settings) -> str:
         raise StackError(f"the web app at {url} answers /healthz with {status}")
     size = f"{settings.http_workers} workers x {settings.http_threads} threads"
     try:
-        ready_status, body = fetch_json(f"{url}/readyz", timeout_s=5.0)
+        ready_status, body = fetch_json(f"{url}/readyz", 5.0, operator_headers(settings))
     except StackError:
         return f"{url} ({size}), /readyz did not answer"
     if ready_status == 200:
@@ -82,3 +84,11 @@ def detail(settings: Settings) -> str:
     checks = body.get("checks", {}) if isinstance(body, dict) else {}
     failing = ", ".join(name for name, c in checks.items() if not c.get("ok")) or "?"
     return f"{url} ({size}), not ready: {failing}"
+
+
+def operator_headers(settings: Settings) -> dict[str, str]:
+    """What opens /readyz's details and /metrics: a token of the settings, if any is set."""
+    for token in (settings.api_token, settings.metrics_token):
+        if has_secret(token):
+            return {"Authorization": f"Bearer {token.get_secret_value()}"}
+    return {}

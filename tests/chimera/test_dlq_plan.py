@@ -9,13 +9,16 @@ from typing import Any
 import pytest
 
 from chimera.codec import payload_hash
-from chimera.errors import NotFound
+from chimera.errors import ConfigError, NotFound
 from chimera.kafka.dlq import DeadLetter
 from chimera.kafka.letters import DeadLetterRecord, Scan, input_topic_for, resolve_topic
-from chimera.kafka.replay import Filters, advance, plan
+from chimera.kafka.replay import Candidate, Filters, advance
+from chimera.kafka.replay import plan as replay_plan
 from chimera.settings import load_settings
 
 TOPIC = "conversation.dlq"
+#: Where the records of TOPIC are replayed to.
+ROUTE = "conversation.new"
 
 
 def record(
@@ -28,6 +31,7 @@ def record(
     ts: int | None = None,
     payload: dict[str, Any] | None = None,
     extra: tuple[tuple[str, bytes], ...] = (("h", b"v"),),
+    original_topic: str | None = ROUTE,
 ) -> DeadLetterRecord:
     """A dead letter as the bridge or a worker writes it, read back from the topic."""
     body = payload if payload is not None else {"event_id": event_id, "topic": "Cars?"}
@@ -37,7 +41,7 @@ def record(
         reason=reason,
         error_class="SafetyBlocked",
         error_message="blocked",
-        original_topic="conversation.new",
+        original_topic=original_topic,
         original_partition=2,
         original_offset=17,
         event_id=event_id,
@@ -55,6 +59,13 @@ def record(
         headers=letter.record_headers(),
     )
     return DeadLetterRecord.from_record(consumed)
+
+
+def plan(
+    s: Scan, committed: dict[int, int | None], filters: Filters, max_replays: int
+) -> list[Candidate]:
+    """The plan of a run over TOPIC, whose route is ROUTE."""
+    return replay_plan(s, committed, filters, max_replays, route=ROUTE)
 
 
 def scan(*records: DeadLetterRecord, partitions: int = 2) -> Scan:
@@ -104,6 +115,37 @@ def test_topics_resolve_by_role_or_configured_name() -> None:
         resolve_topic(settings, "conversation.new")
     assert input_topic_for(settings, "analysis.dlq") == settings.topic_analysis_tasks
     assert input_topic_for(settings, "conv.dead") == settings.topic_conversation_new
+
+
+def test_each_dead_letter_topic_has_one_route_and_nothing_else_is_one() -> None:
+    settings = load_settings(dlq_routes={"legacy.dlq": "analysis.tasks"})
+    assert resolve_topic(settings, "legacy.dlq") == "legacy.dlq"
+    assert input_topic_for(settings, "legacy.dlq") == "analysis.tasks"
+    assert input_topic_for(settings, "conversation.dlq") == "conversation.new"
+    for topic in ("conversation.new", "conversation.completed", "analysis.completed", "nope"):
+        with pytest.raises(NotFound, match="not a dead-letter topic"):
+            input_topic_for(settings, topic)
+    # A route may not turn an input or output topic into a dead-letter topic.
+    with pytest.raises(ConfigError, match=r"conversation\.new is an input or output topic"):
+        load_settings(dlq_routes={"conversation.new": "analysis.tasks"})
+
+
+def test_a_record_claiming_another_topic_is_refused_and_has_no_say_in_history() -> None:
+    genuine = record(0, 0, "evt-a")
+    # Forged later, same event and payload: it must neither supersede the genuine
+    # record nor count as a replay of it.
+    to_output = record(0, 1, "evt-a", original_topic="conversation.completed", replay_count=3)
+    to_other_input = record(1, 0, "evt-b", original_topic="analysis.tasks")
+    unlabelled = record(1, 1, "evt-c", original_topic=None)
+    chosen = plan(scan(genuine, to_output, to_other_input, unlabelled), {}, Filters(), 3)
+    by_where = {c.letter.where: c for c in chosen}
+    assert (by_where[genuine.where].skip, by_where[genuine.where].replays) == (None, 0)
+    assert by_where[genuine.where].refusal is None
+    assert by_where[unlabelled.where].refusal is None  # no claim: it goes to the route
+    for forged in (to_output, to_other_input):
+        refusal = by_where[forged.where].refusal
+        assert refusal is not None and f"is not {ROUTE}" in refusal
+        assert repr(forged.original_topic) in refusal
 
 
 def test_without_filters_only_records_past_the_committed_offsets_are_considered() -> None:
@@ -171,6 +213,41 @@ def test_a_record_replayed_as_often_as_allowed_is_refused() -> None:
     assert once.skip is not None and "replayed 1 time already" in once.skip
     (disabled,) = plan(scan(record(0, 0)), {}, Filters(), max_replays=0)
     assert disabled.skip is not None
+
+
+def test_a_record_dead_lettered_without_its_original_is_never_replayed() -> None:
+    """A record too large to dead-letter whole keeps only its headers: replaying its
+    empty value would only fail again, so it is skipped with where to find it."""
+    whole = DeadLetter(
+        key=b"k",
+        value=b"x" * 100,
+        reason="event_too_large",
+        error_class="EventTooLarge",
+        error_message="too large",
+        original_topic=ROUTE,
+        original_partition=1,
+        original_offset=9,
+        event_id="evt-big",
+    )
+    bare = whole.without_original()
+    consumed = SimpleNamespace(
+        topic=TOPIC,
+        partition=0,
+        offset=0,
+        timestamp=1_000,
+        key=bare.key,
+        value=bare.value,
+        headers=bare.record_headers(),
+    )
+    letter = DeadLetterRecord.from_record(consumed)
+    assert (
+        letter.omitted == "key 1 bytes, value 100 bytes, 0 headers: too large to dead-letter whole"
+    )
+    (candidate,) = plan(scan(letter), {}, Filters(), max_replays=3)
+    assert candidate.skip is not None
+    assert "carries none of the original record" in candidate.skip
+    assert "conversation.new[1]@9" in candidate.skip
+    assert record(0, 1).omitted is None
 
 
 def test_records_without_an_event_id_stand_alone() -> None:

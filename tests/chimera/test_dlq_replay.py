@@ -11,6 +11,7 @@ import pytest
 from kafka import TopicPartition
 
 from chimera.codec import payload_hash
+from chimera.errors import NotFound
 from chimera.inbox import Inbox, Source
 from chimera.kafka.clients import make_consumer, make_producer
 from chimera.kafka.dlq import DeadLetter, dead_letter
@@ -22,8 +23,9 @@ from chimera.kafka.replay import (
     replay,
     replay_group,
 )
-from chimera.settings import Settings
+from chimera.settings import Settings, to_env
 from tests.bridges.conftest import read_topic
+from tests.chimera.test_cli import chimera
 
 PARTITIONS = 3
 
@@ -313,3 +315,104 @@ def test_an_event_that_never_reached_the_inbox_is_replayed_as_it_is(
     (record,) = read_topic(s, s.topic_analysis_tasks, at_least=1)
     assert (record.key, record.value) == (b"ctx-1", b"{not json")
     assert record.headers == [("x-replay-count", b"1")]
+
+
+# --- routes: a dead letter goes to its topic's one input topic, whatever it says -----------
+
+
+def sentinel_then_read(settings: Settings, topic: str) -> list[Any]:
+    """Every record of ``topic``, read until a sentinel published now is among them, so
+    an empty answer is not just a read that ended too soon; the sentinel left out."""
+    producer = make_producer(settings)
+    try:
+        producer.send(topic, key=b"sentinel", value=b"{}").get(timeout=10)
+    finally:
+        producer.close()
+    records = read_topic(settings, topic, at_least=1)
+    assert any(r.key == b"sentinel" for r in records)
+    return [r for r in records if r.key != b"sentinel"]
+
+
+def test_a_forged_dead_letter_is_refused_and_the_genuine_ones_still_go(
+    s: Settings, db: Any, inbox: Inbox
+) -> None:
+    """Whoever can write to the DLQ writes x-original-topic too: a record naming an output
+    topic, or the other kind's input, is refused and reported, never published."""
+    record_event(inbox, "evt-1", "dead_lettered")
+    put(
+        s,
+        [
+            letter(s, "evt-1"),
+            letter(s, "evt-out", original_topic=s.topic_conversation_completed),
+            letter(s, "evt-ana", original_topic=s.topic_analysis_tasks),
+        ],
+    )
+    expected = {"evt-1": "replayed", "evt-out": "refused", "evt-ana": "refused"}
+
+    dry = run(s, db, dry_run=True)
+    assert actions(dry) == expected | {"evt-1": "would replay"}
+    assert dry.summary().startswith(
+        f"{s.topic_conversation_dlq}: would replay 1, skip 0, refuse 2 claiming another"
+    )
+    report = run(s, db)
+
+    assert actions(report) == expected
+    assert report.summary() == (
+        f"{s.topic_conversation_dlq}: replayed 1, skipped 0, refused 2 claiming another "
+        "original topic"
+    )
+    refused = {o.letter.event_id: o.detail for o in report.outcomes if o.action is Action.REFUSED}
+    assert (
+        f"{s.topic_conversation_completed!r} is not {s.topic_conversation_new}"
+        in refused["evt-out"]
+    )
+    assert f"{s.topic_analysis_tasks!r} is not {s.topic_conversation_new}" in refused["evt-ana"]
+    (genuine,) = replayed(s, at_least=1)
+    assert json.loads(genuine.value)["event_id"] == "evt-1"
+    assert sentinel_then_read(s, s.topic_conversation_completed) == []
+    assert sentinel_then_read(s, s.topic_analysis_tasks) == []
+    # Dealt with: the next run does not offer them again.
+    assert run(s, db).outcomes == []
+
+
+def test_replaying_a_topic_that_is_not_a_dead_letter_topic_is_refused(s: Settings, db: Any) -> None:
+    put(s, [letter(s, "evt-1")], topic=s.topic_conversation_completed)
+    for topic in (s.topic_conversation_completed, s.topic_conversation_new):
+        with pytest.raises(NotFound, match="is not a dead-letter topic"):
+            replay(s, topic, engine=db)
+    assert sentinel_then_read(s, s.topic_conversation_new) == []
+
+
+# --- printing: what a DLQ writer chose reaches the terminal escaped -----------------------------
+
+ESC_REASON = "\x1b]0;owned\x07\x1b[2J"
+
+
+def test_list_and_replay_print_header_text_escaped(s: Settings, db: Any) -> None:
+    """A record written straight to the DLQ with escape sequences in its headers: the
+    table, the JSON and the replay's lines show them as text, never as control bytes."""
+    producer = make_producer(s)
+    try:
+        headers = [
+            ("x-dlq-reason", ESC_REASON.encode()),
+            ("x-event-id", b"evt-\x1b[8mhidden"),
+            ("x-error-class", "Bad\u202eClass".encode()),
+            ("x-original-topic", f"{s.topic_conversation_new}\x1b[1A".encode()),
+        ]
+        producer.send(s.topic_conversation_dlq, key=b"k", value=b"{}", headers=headers).get(10)
+    finally:
+        producer.close()
+    env = to_env(s)
+
+    table = chimera("dlq", "list", "--topic", "conversation.dlq", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "\\x1b]0;owned\\x07\\x1b[2J" in table.stdout
+    assert "evt-\\x1b[8mhidden" in table.stdout and "Bad\\u202eClass" in table.stdout
+    as_json = chimera("dlq", "list", "--topic", "conversation.dlq", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["records"][0]["reason"] == ESC_REASON
+    replayed_ = chimera("dlq", "replay", "--topic", "conversation.dlq", env=env)
+    assert replayed_.returncode == 0, replayed_.stderr
+    assert replayed_.stdout.splitlines()[0].startswith("refused  evt-\\x1b[8mhidden")
+    for out in (table, as_json, replayed_):
+        assert not any(c in out.stdout + out.stderr for c in ("\x1b", "\x07", "\u202e"))

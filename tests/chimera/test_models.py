@@ -29,6 +29,7 @@ from chimera.models import (
     output_event_adapter,
     output_event_id,
 )
+from chimera.models.participants import OTHER, ModelCatalog
 from chimera.settings import Settings, load_settings
 
 FULL_REQUEST = {
@@ -148,6 +149,95 @@ def test_missing_topic_is_named(cfg: Settings) -> None:
         decode_event(b'{"event_id": "e"}', "conversation", cfg)
     assert errors_of(info.value) == {"topic": "Field required"}
     assert info.value.ids == {"event_id": "e"}
+
+
+# --- configured models ---------------------------------------------------------------------------
+
+
+def configured(models: dict[str, list[str]], **update: Any) -> Settings:
+    """Settings whose CHIMERA_LLM_MODELS is ``models`` and no analysis model but the
+    default's (set as is, not merged with the session's environment)."""
+    update = {"llm_models": models, "analysis_models": {}} | update
+    return load_settings().model_copy(update=update)
+
+
+def with_participants(*participants: tuple[str, str]) -> bytes:
+    listed = [{"provider": p, "model": m} for p, m in participants]
+    return raw({"event_id": "e", "topic": "t", "participants": listed})
+
+
+def test_a_model_that_is_not_configured_is_refused_by_name() -> None:
+    settings = configured({"openai": ["llama-3.3-70b", "qwen-3"]})
+    body = with_participants(("anthropic", "claude-sonnet-5-5"), ("openai", "gpt-\x1b[31m"))
+    with pytest.raises(SchemaInvalid) as info:
+        decode_event(body, "conversation", settings)
+    assert errors_of(info.value) == {
+        "participants.1.model": (
+            'model "gpt-\\u001b[31m" is not configured for openai (allowed: llama-3.3-70b, qwen-3)'
+        )
+    }
+    assert info.value.dlq_reason == "schema_invalid"
+
+
+def test_a_provider_left_out_allows_its_priced_models_and_the_settings_own() -> None:
+    settings = configured(
+        {"openai": ["llama-3.3-70b"]},
+        analysis_models={"summary": Participant(provider="google", model="gemini-tuned-1")},
+    )
+    for model in ("gemini-3.5-flash", "gemini-3.1-flash-lite", "gemini-tuned-1"):
+        decode_event(
+            with_participants(("google", model), ("openai", "llama-3.3-70b")),
+            "conversation",
+            settings,
+        )
+    with pytest.raises(SchemaInvalid, match="gemini-unpriced"):
+        decode_event(
+            with_participants(("google", "gemini-unpriced"), ("openai", "llama-3.3-70b")),
+            "conversation",
+            settings,
+        )
+
+
+def test_a_listed_provider_allows_its_list_and_the_settings_own_only() -> None:
+    settings = configured({"anthropic": ["claude-haiku-5-5"]})
+    # Sonnet is a default participant and the analysis model: the operator named it.
+    event, _ = decode_event(
+        with_participants(("anthropic", "claude-haiku-5-5"), ("anthropic", "claude-sonnet-5-5")),
+        "conversation",
+        settings,
+    )
+    assert [p.model for p in event.participants] == ["claude-haiku-5-5", "claude-sonnet-5-5"]
+    with pytest.raises(SchemaInvalid) as info:  # priced, but not on the list
+        decode_event(
+            with_participants(("anthropic", "claude-opus-5-5"), ("google", "gemini-3.5-flash")),
+            "conversation",
+            settings,
+        )
+    assert "participants.0.model" in errors_of(info.value)
+
+
+def test_a_provider_with_no_model_says_where_to_configure_one() -> None:
+    settings = configured({})  # no OpenAI model is priced or named
+    with pytest.raises(SchemaInvalid) as info:
+        decode_event(
+            with_participants(("openai", "llama-3.3-70b"), ("google", "gemini-3.5-flash")),
+            "conversation",
+            settings,
+        )
+    assert errors_of(info.value) == {
+        "participants.0.model": (
+            'model "llama-3.3-70b" is not configured for openai '
+            "(allowed: none; see CHIMERA_LLM_MODELS)"
+        )
+    }
+
+
+def test_metric_labels_name_configured_models_only() -> None:
+    catalog = ModelCatalog({"openai": frozenset({"llama-3.3-70b"})})
+    assert catalog.labels("openai", "llama-3.3-70b") == ("openai", "llama-3.3-70b")
+    assert catalog.labels("openai", "gpt-x") == ("openai", OTHER)
+    assert catalog.labels("google", "llama-3.3-70b") == ("google", OTHER)
+    assert catalog.labels("mistral", "llama-3.3-70b") == (OTHER, OTHER)
 
 
 # --- the poison classes ----------------------------------------------------------------------------

@@ -162,6 +162,22 @@ def test_a_malformed_value_names_the_variable(
         ),
         ({"CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS": "5000"}, "CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS"),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM"),
+        (
+            {"CHIMERA_DLQ_ROUTES": '{"conversation.dlq": "conversation.completed"}'},
+            "CHIMERA_DLQ_ROUTES: conversation.dlq -> conversation.completed: dead letters are "
+            "replayed only to an input topic",
+        ),
+        (
+            {"CHIMERA_DLQ_ROUTES": '{"analysis.completed": "analysis.tasks"}'},
+            "CHIMERA_DLQ_ROUTES: analysis.completed is an input or output topic",
+        ),
+        ({"CHIMERA_API_TOKEN": "change-me-api-token"}, "CHIMERA_API_TOKEN: still the placeholder"),
+        ({"CHIMERA_LLM_MODELS": '{"openai": [""]}'}, "CHIMERA_LLM_MODELS: String should have"),
+        ({"CHIMERA_LLM_MODELS": '{"mistral": ["m"]}'}, "CHIMERA_LLM_MODELS: Input should be"),
+        (
+            {"DATABASE_URL": "postgresql://chimera:Change-Me-pw@db/chimera"},
+            "DATABASE_URL: still the placeholder",
+        ),
     ],
 )
 def test_inconsistent_values_are_rejected(

@@ -163,6 +163,7 @@ def test_a_busy_web_port_is_a_clear_error(stack_env: dict[str, str], settings: A
 
 
 def test_the_web_command_line_follows_the_settings(settings: Any) -> None:
+    from chimera.exposure import bind_address
     from chimera.stack.web import base_url, gunicorn_argv
 
     wildcard = "0.0.0.0"  # noqa: S104 - a bind address under test, not bound
@@ -172,15 +173,15 @@ def test_the_web_command_line_follows_the_settings(settings: Any) -> None:
     argv = gunicorn_argv(wide)
     assert argv[-1] == "web:create_app()"
     pairs = dict(itertools.pairwise(argv))
-    assert pairs["--bind"] == "0.0.0.0:9191"
+    # No --bind: web/gunicorn_conf.py binds the settings' address (CHIMERA_HTTP_HOST/PORT).
+    assert "--bind" not in pairs
+    assert bind_address(wide) == "0.0.0.0:9191"
     assert pairs["--worker-class"] == "gthread"
     assert (pairs["--workers"], pairs["--threads"]) == ("3", "5")
     assert pairs["--config"].endswith("web/gunicorn_conf.py")
     assert base_url(wide) == "http://127.0.0.1:9191"
     v6 = settings.model_copy(update={"http_host": "::1", "http_port": 9191})
-    assert (
-        dict(zip(gunicorn_argv(v6), gunicorn_argv(v6)[1:], strict=False))["--bind"] == "[::1]:9191"
-    )
+    assert bind_address(v6) == "[::1]:9191"
 
 
 @pytest.mark.parametrize("listening", [True, False], ids=["listening", "bound"])

@@ -10,7 +10,9 @@ logging would show on stderr.
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ import pytest
 from click.testing import CliRunner
 
 from chimera.cli import main
+from chimera.conversation.topic_queue import TopicQueue
+from chimera.inbox import Inbox
 from chimera.redis_client import make_redis
 from chimera.settings import get_settings
 from tests.conftest import PROJECT_ROOT
@@ -99,7 +103,26 @@ def files(tmp_path: Path) -> Files:
     bad_json.write_text('Plain topic\n{"title": "ok"}\n{"title": \n', encoding="utf-8")
     nul = tmp_path / "nul.txt"
     nul.write_text("Ana: cars\x00bikes\n", encoding="utf-8")
-    return {"latin1": latin1, "bad_json": bad_json, "nul": nul, "dir": tmp_path}
+    nested = tmp_path / "nested.jsonl"  # deep enough for the JSON parser's RecursionError
+    nested.write_text(
+        'Plain topic\n{"title": "t", "metadata": {"x": ' + "[" * 30_000 + "]" * 30_000 + "}}\n"
+    )
+    oversize = tmp_path / "oversize.jsonl"  # one line over CHIMERA_TOPICS_MAX_ITEM_BYTES
+    oversize.write_text(json.dumps({"title": "t", "metadata": {"pad": "x" * 70_000}}) + "\n")
+    endless = tmp_path / "endless.txt"  # one line that never ends, far over any limit
+    endless.write_bytes(b"x" * 4_000_000)
+    huge = tmp_path / "huge.txt"  # a segments file over CHIMERA_MAX_EVENT_BYTES
+    huge.write_bytes(b"Ana: " + b"y" * (1 << 20))
+    return {
+        "latin1": latin1,
+        "bad_json": bad_json,
+        "nul": nul,
+        "nested": nested,
+        "oversize": oversize,
+        "endless": endless,
+        "huge": huge,
+        "dir": tmp_path,
+    }
 
 
 def fill(arg: str, files: Files) -> str:
@@ -207,6 +230,16 @@ BAD_ARGUMENTS: list[tuple[str, tuple[str, ...], str]] = [
         "metadata.k: must not contain NUL characters",
     ),
     (
+        "conversation: metadata past the parser's recursion limit",
+        (*TOPIC, "--metadata", "[" * 100_000),
+        "Invalid value for --metadata: nested too deeply",
+    ),
+    (
+        "conversation: metadata nested 200 deep",
+        (*TOPIC, "--metadata", '{"x": ' + "[" * 200 + "]" * 200 + "}"),
+        "nested too deeply (more than 100 levels)",
+    ),
+    (
         "conversation: lone surrogate in the metadata",
         (*TOPIC, "--metadata", '{"k": "\\udfff"}'),
         "unpaired surrogate",
@@ -239,6 +272,11 @@ BAD_ARGUMENTS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     ("analysis: NUL in a segments file", (*ANALYSIS, "--segments-file", "{nul}"), "NUL"),
     (
+        "analysis: segments file over the event limit",
+        (*ANALYSIS, "--segments-file", "{huge}"),
+        "is larger than 1048576 bytes, more than an event may hold",
+    ),
+    (
         "analysis: segments file a directory",
         (*ANALYSIS, "--segments-file", "{dir}"),
         "--segments-file",
@@ -264,8 +302,33 @@ BAD_ARGUMENTS: list[tuple[str, tuple[str, ...], str]] = [
     ("topics push: no file", ("topics", "push"), "Missing argument 'SOURCE'"),
     ("topics push: missing file", ("topics", "push", "/no/such/file"), "No such file or directory"),
     ("topics push: a directory", ("topics", "push", "{dir}"), "Is a directory"),
-    ("topics push: bad JSON line", ("topics", "push", "{bad_json}"), "line 3 is not valid JSON"),
-    ("topics push: not UTF-8", ("topics", "push", "{latin1}"), "is not UTF-8 text"),
+    (
+        "topics push: bad JSON line",
+        ("topics", "push", "{bad_json}"),
+        "line 3: message is not valid JSON",
+    ),
+    ("topics push: not UTF-8", ("topics", "push", "{latin1}"), "line 1: topic item is not UTF-8"),
+    (
+        "topics push: nested too deeply",
+        ("topics", "push", "{nested}"),
+        "line 2: message is nested too deeply",
+    ),
+    (
+        "topics push: a line over the item limit",
+        ("topics", "push", "{oversize}"),
+        "line 1 is larger than 65536 bytes (CHIMERA_TOPICS_MAX_ITEM_BYTES)",
+    ),
+    (
+        "topics push: a line that never ends",
+        ("topics", "push", "{endless}"),
+        "line 1 is larger than 65536 bytes (CHIMERA_TOPICS_MAX_ITEM_BYTES)",
+    ),
+    (
+        "topics push: NUL",
+        ("topics", "push", "{nul}"),
+        "line 1: topic.title: must not contain NUL characters",
+    ),
+    ("topics dead: limit 0", ("topics", "dead", "--limit", "0"), "0 is not in the range x>=1"),
     (
         "export: unknown format",
         ("export", "--format", "csv"),
@@ -302,6 +365,11 @@ BAD_ARGUMENTS: list[tuple[str, tuple[str, ...], str]] = [
     (
         "dlq list: an input topic",
         ("dlq", "list", "--topic", "conversation.new"),
+        "is not a dead-letter topic",
+    ),
+    (
+        "dlq replay: an output topic",
+        ("dlq", "replay", "--topic", "conversation.completed"),
         "is not a dead-letter topic",
     ),
     (
@@ -390,12 +458,65 @@ def test_pushing_topics_to_an_unreachable_redis_is_one_line(
     real: dict[str, str | None] = {"REDIS_URL": None, "CHIMERA_TOPICS_QUEUE_KEY": queue}
     refused = run("topics", "push", str(files["bad_json"]), env=real)
     assert refused.code == 2, refused
-    assert "line 3 is not valid JSON" in refused.error_line("Error:")
+    assert "line 3: message is not valid JSON" in refused.error_line("Error:")
     client = make_redis(redis_ns)
     try:
         assert client.exists(queue) == 0
     finally:
         client.close()
+
+
+def test_topics_dead_shows_what_the_drain_could_not_read_escaped(redis_ns: Any, db: Any) -> None:
+    """An item with a terminal escape sequence in it, dead-lettered by a drain, is listed
+    as text (table and JSON), and ``--clear`` empties the list."""
+    key = f"{redis_ns.redis_key_prefix}topics:queue"
+    settings = redis_ns.model_copy(update={"topics_queue_key": key})
+    hostile = '{"title": "\x1b]0;owned\x07\x1b[2J'  # an escape sequence, and not JSON
+    client = make_redis(settings)
+    try:
+        queue = TopicQueue(client, settings)
+        queue.push([hostile, "A good topic"])
+        assert queue.drain(Inbox(db), lambda event_id: None, running=0).started == 1
+    finally:
+        client.close()
+    env: dict[str, str | None] = {
+        "REDIS_URL": None,
+        "CHIMERA_TOPICS_QUEUE_KEY": key,
+        "CHIMERA_REDIS_KEY_PREFIX": redis_ns.redis_key_prefix,
+    }
+
+    table = run("topics", "dead", env=env)
+    assert table.code == 0, table
+    header, row, total = table.out.splitlines()
+    assert header.split() == ["AT", "REASON", "BYTES", "ERROR", "ITEM"]
+    assert row.split()[1:3] == ["invalid_json", str(len(hostile))]
+    assert row.endswith('{"title": "\\x1b]0;owned\\x07\\x1b[2J')
+    assert total == f"1 dead letter in {queue.dead_key}"
+    as_json = run("topics", "dead", "--json", env=env)
+    assert as_json.code == 0, as_json
+    (entry,) = json.loads(as_json.out)["dead_letters"]
+    assert entry["item"] == hostile and entry["reason"] == "invalid_json"
+    for result in (table, as_json):
+        assert "\x1b" not in result.out and "\x07" not in result.out
+    cleared = run("topics", "dead", "--clear", env=env)
+    assert cleared.out == f"deleted 1 dead letter from {queue.dead_key}\n"
+    assert run("topics", "dead", env=env).out == f"0 dead letters in {queue.dead_key}\n"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o077, 0o600), (0o022, 0o644)])
+def test_an_export_file_gets_the_mode_the_umask_allows(
+    settings: Any, db: Any, tmp_path: Path, umask: int, mode: int
+) -> None:
+    target = tmp_path / "train.jsonl"
+    database = settings.database_url.get_secret_value()
+    previous = os.umask(umask)
+    try:
+        result = run("export", "--out", str(target), env={"DATABASE_URL": database})
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]  # no temporary
 
 
 def test_an_export_that_cannot_reach_postgres_leaves_the_old_file(tmp_path: Path) -> None:

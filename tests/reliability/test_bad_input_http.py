@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
+from chimera import defaults as d
 from chimera.settings import Settings
 from tests.helpers import free_port, wait_for
 from tests.web.gunicorn import Server
@@ -238,6 +239,22 @@ BODY_CASES: list[tuple[str, bytes, str, int, str, str]] = [
         "InvalidJSON",
         "4300 digits",
     ),
+    (
+        "number too large for a float",
+        b'{"context_id": "d", "segments": [{"speaker": "A", "text": 1e400}]}',
+        "application/json",
+        400,
+        "InvalidJSON",
+        "1e400 is out of range",
+    ),
+    (
+        "raw NUL byte in a string",
+        b'{"context_id": "d\x00"}',
+        "application/json",
+        400,
+        "InvalidJSON",
+        "Invalid control character",
+    ),
     ("not UTF-8", b'{"context_id": "\xff"}', "application/json", 400, "UndecodableEvent", "UTF-8"),
     (
         "Latin-1 despite the charset",
@@ -337,6 +354,66 @@ def test_a_bad_body_is_refused_as_json(
     answer = error_of(client.post(ANALYZE, data=data, headers=headers), status)
     assert answer["error"] == error
     assert says in answer["message"], answer
+    assert sim_calls.calls().total == 0
+    assert counts(db) == NOTHING
+
+
+#: A key quoted once per item under it: one path string per item asked for 400 KB x
+#: 200,000 items (80 GB) before the first error was raised, and the worker was killed.
+WIDE = {"context_id": "d", "segments": SEGMENTS, "x": {"K" * 400_000: [0] * 200_000}}
+#: A key the credential-shape masking of error text once took minutes over.
+SLOW_KEY = "key " + "a." * 450_000
+
+BIG_BODY_CASES: list[tuple[str, bytes, str, str]] = [
+    # (name, body, error, text the message must contain)
+    ("a wide key", json.dumps(WIDE).encode(), "SchemaInvalid", "x: Extra inputs are not permitted"),
+    (
+        "a slow key",
+        json.dumps({"context_id": "d", SLOW_KEY: 1}).encode(),
+        "SchemaInvalid",
+        "AnalyzeRequest is invalid: key a.a.a.",
+    ),
+    (
+        "a megabyte of brackets",
+        b'{"context_id": "d", "x": ' + b"[" * 500_000 + b"]" * 500_000 + b"}",
+        "InvalidJSON",
+        "nested too deeply",
+    ),
+    (
+        "a megabyte of surrogate escapes",
+        b'{"context_id": "d", "x": "' + b"\\udfff" * 170_000 + b'"}',
+        "UndecodableEvent",
+        "x holds an unpaired surrogate",
+    ),
+    (
+        "a megabyte of NUL escapes",
+        b'{"context_id": "d", "x": "' + b"\\u0000" * 170_000 + b'"}',
+        "SchemaInvalid",
+        "x: must not contain NUL",
+    ),
+]
+
+
+@pytest.fixture
+def full_size(redis_ns: Settings, db: Any, sim_calls: Any) -> Iterator[FlaskClient]:
+    """The app with the default limits: a 1 MiB event in a body of up to 2 MiB."""
+    for app in make_app(redis_ns):
+        yield app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "says"), [c[1:] for c in BIG_BODY_CASES], ids=[c[0] for c in BIG_BODY_CASES]
+)
+def test_a_megabyte_body_built_to_be_costly_is_a_400_naming_the_problem(
+    full_size: FlaskClient, db: Any, sim_calls: Any, data: bytes, error: str, says: str
+) -> None:
+    assert 900_000 < len(data) <= d.MAX_EVENT_BYTES
+    response = full_size.post(ANALYZE, data=data, content_type="application/json")
+    answer = error_of(response, 400)
+    assert answer["error"] == error
+    assert says in answer["message"], answer["message"][:500]
+    # What the body chose is quoted, never echoed: the answer stays small.
+    assert len(response.get_data()) < 16 * d.MAX_QUOTED_CHARS
     assert sim_calls.calls().total == 0
     assert counts(db) == NOTHING
 

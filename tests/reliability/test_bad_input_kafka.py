@@ -5,6 +5,10 @@ with good ones.  Each bad record must land on its DLQ topic with DESIGN.md's hea
 and the reason of its class, write nothing (no inbox row, no hand-off, no
 conversation or run), and never hold up the good records after it; every offset
 ends committed and the bridge counts no outage.
+
+Then records built to cost time, memory or record size, through the bridge process
+at the default 1 MiB limit; metadata over its bound with a worker ready to pay for
+it; and output events too large for one record.
 """
 
 from __future__ import annotations
@@ -18,12 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from bridges.bridge import Bridge
 from bridges.options import BridgeOptions
-from chimera.ids import handoff_task_id
+from chimera import defaults as d
+from chimera.conversation.sink import KafkaEventSink
+from chimera.db.tables import Event, LLMCall
+from chimera.ids import conversation_id, handoff_task_id
 from chimera.kafka.clients import make_producer
+from chimera.kafka.dlq import MARKER_ROOM
+from chimera.models import AnalysisCompleted, ConversationCompleted, TranscriptTurn
 from chimera.settings import Settings
 from tests.bridges.conftest import (
     CELERYCONFIG_DEPRECATION,
@@ -35,11 +44,17 @@ from tests.bridges.conftest import (
     queued,
     read_topic,
 )
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.filterwarnings(CELERYCONFIG_DEPRECATION)
 
 #: The event-size limit of this run (the smallest the settings allow is 1,024).
 MAX_EVENT_BYTES = 16_384
+#: The metadata bound of this run (CHIMERA_MAX_OUTPUT_METADATA_BYTES).
+MAX_METADATA_BYTES = 1_024
+#: The longest an x-* header we add may be: the quote bound, room for the marker of text
+#: cut before, and the marker.
+MAX_HEADER_CHARS = d.MAX_QUOTED_CHARS + MARKER_ROOM + len("…[1048576 more chars]")
 
 DLQ_HEADERS = (
     "x-dlq-reason",
@@ -161,6 +176,15 @@ POISON: list[Poison] = [
         "InvalidJSON",
     ),
     Poison("nested too deeply", nested(5_000), "invalid_json", "InvalidJSON", mentions=("nested",)),
+    # Parses as infinity, which neither JSON nor Postgres JSONB can hold: stored as is,
+    # it failed the inbox's INSERT as if Postgres were down, and intake stopped.
+    Poison(
+        "a number too large for a float",
+        b'{"event_id": "j-8", "topic": "t", "metadata": {"x": 1e400}}',
+        "invalid_json",
+        "InvalidJSON",
+        mentions=("1e400 is out of range",),
+    ),
     # Parses, but so close to Python's recursion limit that storing it would fail.
     Poison(
         "nested just short of the parser's limit",
@@ -390,6 +414,14 @@ POISON: list[Poison] = [
         "s-22",
         mentions=("NUL",),
     ),
+    Poison(
+        "metadata over its bound",
+        conv("s-23", metadata={"pad": "x" * MAX_METADATA_BYTES}),
+        "schema_invalid",
+        "SchemaInvalid",
+        "s-23",
+        mentions=("metadata", f"at most {MAX_METADATA_BYTES} bytes"),
+    ),
     # --- the version and the size ---
     Poison(
         "schema_version 2",
@@ -512,6 +544,16 @@ POISON: list[Poison] = [
         kind="analysis",
         mentions=("context_id",),
     ),
+    # Nothing of an analysis event is copied into its output unchecked: it has no metadata.
+    Poison(
+        "analysis: metadata",
+        task("a-11", metadata={"batch": "b-7"}),
+        "schema_invalid",
+        "SchemaInvalid",
+        "a-11",
+        kind="analysis",
+        mentions=("metadata: Extra inputs are not permitted",),
+    ),
     Poison(
         "analysis: schema_version 3",
         task("a-8", schema_version=3),
@@ -588,6 +630,7 @@ def s(kafka_topics: Settings, db: Any) -> Iterator[Settings]:
             "kafka_consumer_group_id": f"bad-input-{token}",
             "celery_queue": f"{kafka_topics.celery_queue}-bad-input-{token}",
             "max_event_bytes": MAX_EVENT_BYTES,
+            "max_output_metadata_bytes": MAX_METADATA_BYTES,
         }
     )
     yield scoped
@@ -715,8 +758,227 @@ def check_letter(letter: Any, p: Poison) -> None:
     assert h["x-attempts"] == "1" and h["x-replay-count"] == "0", p.name
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", h["x-failed-at"]), p.name
     assert h["x-error-message"], p.name
+    assert max(len(v) for v in h.values()) <= MAX_HEADER_CHARS, p.name
     for text_ in p.mentions:
         assert text_ in h["x-error-message"], (p.name, h["x-error-message"])
     # The original key and value, byte for byte.
     assert letter.key == p.key, p.name
     assert letter.value == raw_value(p.value), p.name
+
+
+# --- hostile records through the bridge process -------------------------------------------------
+
+#: A JSON key the credential-shape masking of log lines once took minutes over (every "a"
+#: after a "." starts a URL-scheme match that runs to the end of the key): quoted in
+#: full in the "extra field" error, and that error logged in full.
+SLOW_KEY = "key " + "a." * 500_000
+#: A key quoted once per item under it: one path string per item asked for 400 KB x
+#: 150,000 items (60 GB) before the first error was raised.
+WIDE_KEY = "K" * 400_000
+#: An invalid record as large as the test's producer sends: with our headers, its dead
+#: letter is over the record-size cap, and retrying it held intake for ever.
+NEAR_CAP = b"not json " + b"x" * 1_048_300
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    value: bytes
+    reason: str
+    event_id: str = ""
+    #: What the x-error-message (cut to the quote bound) starts with.
+    starts: str = ""
+
+
+HOSTILE = [
+    Hostile(
+        "slow key",
+        json.dumps({"event_id": "h-slow", "topic": "t", SLOW_KEY: 1}).encode(),
+        "schema_invalid",
+        "h-slow",
+        "ConversationRequest is invalid: key a.a.a.",
+    ),
+    Hostile(
+        "wide key",
+        json.dumps(
+            {"event_id": "h-wide", "topic": "t", "metadata": {WIDE_KEY: [0] * 150_000}}
+        ).encode(),
+        "schema_invalid",
+        "h-wide",
+        "ConversationRequest is invalid: metadata: must be at most 65536 bytes as JSON",
+    ),
+    Hostile(
+        "huge event id",
+        json.dumps({"event_id": "e" * 1_000_000}).encode(),
+        "schema_invalid",
+        "e" * d.MAX_QUOTED_CHARS + f"…[{1_000_000 - d.MAX_QUOTED_CHARS} more chars]",
+    ),
+    Hostile("near the record cap", NEAR_CAP, "invalid_json", "", "message is not valid JSON"),
+]
+
+
+def test_hostile_records_are_dead_lettered_bounded_and_intake_goes_on(
+    make_stack: Any, db: Any
+) -> None:
+    stack = make_stack()  # the default event limit: 1 MiB
+    s = stack.settings
+    bridge = stack.start_bridge()
+    producer = make_producer(s)
+    try:
+        sent = [
+            producer.send(s.topic_conversation_new, key=b"hostile", value=h.value).get(timeout=30)
+            for h in HOSTILE
+        ]
+        producer.send(
+            s.topic_conversation_new, key=b"hostile", value=json.dumps(conv("h-after")).encode()
+        ).get(timeout=30)
+    finally:
+        producer.close()
+    assert len(HOSTILE[0].value) > 1_000_000 and len(NEAR_CAP) > 1_048_000
+
+    # The ordinary event behind them is recorded and handed off, within the wait a
+    # quadratic pass over a megabyte (minutes) would blow.
+    after = "SELECT 1 FROM events WHERE event_id = 'h-after' AND status = 'dispatched'"
+    wait_for(
+        lambda: bridge.assert_alive() or rows(db, after),
+        timeout_s=60,
+        what="the event after the hostile ones",
+    )
+    assert [q.id for q in queued(s)] == [handoff_task_id("conversation", "h-after")]
+    assert rows(db, "SELECT event_id, status FROM events") == [("h-after", "dispatched")]
+
+    letters = {
+        int(dict(r.headers)["x-original-offset"]): r
+        for r in read_topic(s, s.topic_conversation_dlq, at_least=len(HOSTILE), timeout_s=30)
+    }
+    assert sorted(letters) == [m.offset for m in sent]
+    for h, meta in zip(HOSTILE, sent, strict=True):
+        letter = letters[meta.offset]
+        headers = {k: v.decode() for k, v in letter.headers}
+        assert max(len(v) for k, v in headers.items() if k.startswith("x-")) <= MAX_HEADER_CHARS
+        assert headers["x-dlq-reason"] == h.reason, h.name
+        assert headers["x-event-id"] == h.event_id, h.name
+        assert headers["x-error-message"].startswith(h.starts), (h.name, headers)
+        if h.value is NEAR_CAP:
+            # Too large to dead-letter whole: where it is, and how large it was.
+            assert (letter.key, letter.value) == (None, b"")
+            assert f"value {len(NEAR_CAP)} bytes" in headers["x-dlq-omitted"]
+        else:
+            assert (letter.key, letter.value) == (b"hostile", h.value), h.name
+
+    bridge.stop()
+    log = bridge.log()
+    assert bridge.proc.returncode == 0, log[-4000:]
+    summary = [line for line in log.splitlines() if " stopped: consumed=" in line]
+    assert len(summary) == 1 and " errors=0 " in summary[0], log[-4000:]
+    assert f"dead_lettered={len(HOSTILE)} " in summary[0]
+    # Nothing the records held was logged at length.
+    assert max(len(line) for line in log.splitlines()) < 4 * MAX_HEADER_CHARS
+
+
+# --- metadata, and output events that must fit one record ---------------------------------------
+
+
+def test_metadata_over_its_bound_is_dead_lettered_before_any_llm_call(
+    make_stack: Any, sim_calls: Any
+) -> None:
+    stack = make_stack(max_output_metadata_bytes=4_096)
+    s = stack.settings
+    stack.start_all()
+    [bad] = stack.produce_conversations(1, metadata={"notes": "n" * 5_000})
+    [good] = stack.produce_conversations(1, min_turns=2, max_turns=2, metadata={"batch": "b-7"})
+    [letter] = read_topic(s, s.topic_conversation_dlq, at_least=1, timeout_s=60)
+    stack.wait_settled([good])
+
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["x-dlq-reason"] == "schema_invalid"
+    assert headers["x-event-id"] == bad
+    assert "metadata: must be at most 4096 bytes as JSON, got 5012" in headers["x-error-message"]
+    # Nothing recorded or paid for it; the event beside it ran, its metadata carried through.
+    with stack.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).where(Event.event_id == bad)) == 0
+        assert conn.scalar(select(Event.status).where(Event.event_id == good)) == "done"
+        owners = dict(
+            conn.execute(select(LLMCall.owner_id, func.count()).group_by(LLMCall.owner_id)).all()
+        )
+    assert set(owners) == {conversation_id(good)} and owners[conversation_id(good)] >= 2
+    assert sim_calls.calls().total == owners[conversation_id(good)]
+    [done] = read_topic(s, s.topic_conversation_completed, at_least=1)
+    completed = json.loads(done.value)
+    assert completed["metadata"] == {"batch": "b-7"} and "omitted" not in completed
+
+
+def turn(i: int, content: str) -> TranscriptTurn:
+    speaker = ("Ana", "Ben")[i % 2]
+    return TranscriptTurn(
+        turn_index=i, speaker=speaker, provider="anthropic", model="m", content=content
+    )
+
+
+def test_an_output_event_too_large_for_one_record_goes_without_its_bulky_fields(
+    kafka_topics: Settings,
+) -> None:
+    # A state recorded before metadata was bounded (or a transcript longer than any record)
+    # would be refused by the producer on every retry, all its turns paid for.
+    s = kafka_topics
+    cap = 65_536
+    producer = make_producer(s, max_request_size=cap)
+    sink = KafkaEventSink(producer, s)
+    base = {
+        "event_type": "conversation.completed",
+        "conversation_id": "conv-big",
+        "topic": {"title": "Should cities ban cars?"},
+    }
+    fits = [turn(0, "Cars are loud."), turn(1, "Shops need them.")]
+    events = [
+        ConversationCompleted.model_validate(
+            base
+            | {
+                "event_id": "c-1",
+                "turn_count": 2,
+                "transcript": fits,
+                "metadata": {"pad": "x" * cap},
+            }
+        ),
+        ConversationCompleted.model_validate(
+            base
+            | {
+                "event_id": "c-2",
+                "turn_count": 3,
+                "transcript": [*fits, turn(2, "y" * cap)],
+                "metadata": {"batch": "b-7"},
+            }
+        ),
+        ConversationCompleted.model_validate(
+            base | {"event_id": "c-3", "turn_count": 2, "transcript": fits}
+        ),
+    ]
+    analysis = AnalysisCompleted(
+        event_id="a-1",
+        conversation_id="doc-1",
+        run_id="run-1",
+        status="ok",
+        bundle={"summary": "s" * cap, "worker_statuses": {"summary": "ok"}},
+        worker_statuses={"summary": "ok"},
+    )
+    try:
+        for event in [*events, analysis]:
+            sink.publish(event)
+    finally:
+        producer.close()
+
+    published = {
+        e["event_id"]: e
+        for e in (
+            json.loads(r.value) for r in read_topic(s, s.topic_conversation_completed, at_least=3)
+        )
+    }
+    assert published["c-1"]["omitted"] == ["metadata"] and published["c-1"]["metadata"] == {}
+    assert [t["content"] for t in published["c-1"]["transcript"]] == [t.content for t in fits]
+    assert published["c-2"]["omitted"] == ["metadata", "transcript"]
+    assert published["c-2"]["transcript"] == [] and published["c-2"]["turn_count"] == 3
+    assert "omitted" not in published["c-3"] and len(published["c-3"]["transcript"]) == 2
+    [done] = read_topic(s, s.topic_analysis_completed, at_least=1)
+    result = json.loads(done.value)
+    assert result["omitted"] == ["bundle"] and result["bundle"] == {}
+    assert result["worker_statuses"] == {"summary": "ok"} and result["run_id"] == "run-1"

@@ -27,6 +27,7 @@ from chimera.errors import (
     UndecodableEvent,
     UnsupportedSchemaVersion,
 )
+from chimera.llm.catalog import catalog_for
 from chimera.models import (
     ANALYSIS_KINDS,
     PROVIDERS,
@@ -67,7 +68,6 @@ text_char = st.characters(codec="utf-8", exclude_characters="\x00")
 #: An id: 1-128 characters, none of them ASCII control or space (``EventId``, ``Identifier``).
 id_char = st.characters(codec="utf-8", exclude_characters="\x7f", min_codepoint=0x21)
 ids = st.text(id_char, min_size=1, max_size=40) | st.text(id_char, min_size=120, max_size=128)
-no_space = text_char.filter(lambda c: not c.isspace())
 
 
 def texts(min_size: int = 0, max_size: int = 60) -> st.SearchStrategy[str]:
@@ -89,15 +89,18 @@ json_values = st.recursive(
     max_leaves=15,
 )
 
-participants = st.fixed_dictionaries(
-    {
-        "provider": st.sampled_from(PROVIDERS),
-        "model": st.text(no_space, min_size=1, max_size=40),
-    },
-    optional={
-        "persona": texts(max_size=200),
-        "name": texts(min_size=1, max_size=100),
-    },
+#: A participant names a model the session configures (any other is refused).
+participants = st.sampled_from(PROVIDERS).flatmap(
+    lambda provider: st.fixed_dictionaries(
+        {
+            "provider": st.just(provider),
+            "model": st.sampled_from(sorted(catalog_for(SETTINGS).models[provider])),
+        },
+        optional={
+            "persona": texts(max_size=200),
+            "name": texts(min_size=1, max_size=100),
+        },
+    )
 )
 
 

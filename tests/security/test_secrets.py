@@ -15,9 +15,7 @@ import base64
 import json
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -44,6 +42,8 @@ SECRETS = {
     "redis_password": f"redis-pw-{MARK}",
     "kafka_sasl_password": f"kafka-pw-{MARK}",
     "api_token": f"api-token-{MARK}",
+    "metrics_token": f"metrics-token-{MARK}",
+    "ray_auth_token": f"ray-token-{MARK}",
     "flower_basic_auth": f"admin:flower-pw-{MARK}",
 }
 DB_PASSWORD = f"db-pw-{MARK}"
@@ -73,50 +73,6 @@ def with_secrets(settings: Settings, **update: Any) -> Settings:
 
 
 # --- servers and logging --------------------------------------------------------------------
-
-
-class _EchoingProvider(BaseHTTPRequestHandler):
-    """An LLM API that refuses every key and quotes the credentials it was sent."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        sent = {
-            k: v
-            for k, v in self.headers.items()
-            if k.lower() in ("authorization", "x-api-key", "x-goog-api-key")
-        }
-        message = f"Incorrect API key provided: {sent} for {self.path}"
-        body = json.dumps(
-            {
-                "type": "error",
-                "error": {
-                    "type": "authentication_error",
-                    "code": 401,
-                    "status": "UNAUTHENTICATED",
-                    "message": message,
-                },
-            }
-        ).encode()
-        self.send_response(401)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def echoing_provider() -> Iterator[str]:
-    """The base URL of a real HTTP server answering like ``_EchoingProvider``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingProvider)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
 
 
 def llm_errors(db: Any) -> list[tuple[str, str, str]]:
@@ -229,15 +185,15 @@ def _request(provider: str, model: str) -> LLMRequest:
 def test_providers_echoing_the_key_leak_it_neither_to_llm_calls_nor_to_logs(
     redis_ns: Settings,
     db: Any,
-    echoing_provider: str,
+    refusing_provider: str,
     service_logs: Callable[[Settings], Callable[[], str]],
 ) -> None:
     secret = with_secrets(
         redis_ns,
         redis_password=None,  # the real Redis has none; its secret is tested elsewhere
-        anthropic_base_url=echoing_provider,
-        google_gemini_base_url=echoing_provider,
-        openai_base_url=f"{echoing_provider}/v1",
+        anthropic_base_url=refusing_provider,
+        google_gemini_base_url=refusing_provider,
+        openai_base_url=f"{refusing_provider}/v1",
         accounting_flush_ms=0,
     )
     logged = service_logs(secret)
@@ -301,14 +257,14 @@ def test_a_provider_url_with_credentials_and_nothing_listening(
 
 @pytest.fixture
 def analyze_app(
-    make_app: Callable[[Settings], Flask], web_settings: Settings, echoing_provider: str
+    make_app: Callable[[Settings], Flask], web_settings: Settings, refusing_provider: str
 ) -> Iterator[Flask]:
     secret = with_secrets(
         web_settings,
         redis_password=None,
-        anthropic_base_url=echoing_provider,
-        google_gemini_base_url=echoing_provider,
-        openai_base_url=f"{echoing_provider}/v1",
+        anthropic_base_url=refusing_provider,
+        google_gemini_base_url=refusing_provider,
+        openai_base_url=f"{refusing_provider}/v1",
     )
     app = make_app(secret)
     yield app
@@ -331,13 +287,19 @@ def test_analyze_with_failing_providers_logs_and_records_no_secret(
         assert status == "error" and "401" in error
         assert_clean(error, f"llm_calls.error of {provider}")
     assert_clean(logged(), "the logs")
-    metrics = client.get("/metrics")
+    metrics = client.get(
+        "/metrics", headers={"Authorization": f"Bearer {SECRETS['metrics_token']}"}
+    )
     assert metrics.status_code == 200
     assert "chimera_llm_calls_total" in metrics.get_data(as_text=True)
     assert_clean(metrics.get_data(as_text=True), "/metrics")
 
 
-def test_the_analyze_answer_and_stored_bundle_carry_no_secret(analyze_app: Flask, db: Any) -> None:
+def test_the_analyze_answer_and_stored_bundle_carry_no_secret(
+    analyze_app: Flask, db: Any, service_logs: Callable[[Settings], Callable[[], str]]
+) -> None:
+    # As gunicorn's worker does at start (post_fork): the process masks its settings' secrets.
+    service_logs(analyze_app.config["CHIMERA_SETTINGS"])
     token = {"Authorization": f"Bearer {SECRETS['api_token']}"}
     response = analyze_app.test_client().post("/orchestrator/analyze", json=BODY, headers=token)
     assert response.status_code == 200
@@ -366,7 +328,8 @@ def test_readyz_with_credentialled_urls_of_dead_services(
 ) -> None:
     secret = with_dead_stores(web_settings)
     logged = service_logs(secret)
-    response = make_app(secret).test_client().get("/readyz")
+    token = {"Authorization": f"Bearer {SECRETS['metrics_token']}"}
+    response = make_app(secret).test_client().get("/readyz", headers=token)
     assert response.status_code == 503
     body = response.get_json()
     assert body["checks"]["redis"]["ok"] is False

@@ -147,7 +147,7 @@ def test_a_chunked_body_over_the_limit_is_a_json_413(
     assert "more than 2048 bytes" in body["message"]
 
 
-def test_the_api_token_guards_everything_but_probes_and_metrics(
+def test_the_api_token_guards_everything_but_the_probes(
     make_app: Callable[[Settings], Flask], settings: Settings
 ) -> None:
     app = make_app(settings.model_copy(update={"api_token": SecretStr("tok-123456")}))
@@ -159,6 +159,7 @@ def test_the_api_token_guards_everything_but_probes_and_metrics(
     wrong = client.get("/conversations/conv-1", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 401  # the scrape too (or CHIMERA_METRICS_TOKEN)
     # With the token the request reaches the view (and Postgres, unreachable here or not).
     allowed = client.get("/conversations/bad%20id", headers={"Authorization": "Bearer tok-123456"})
     assert allowed.status_code == 400

@@ -63,7 +63,7 @@ def test_metrics_report_fleet_figures_from_postgres(client: FlaskClient, db: Eng
             [
                 llm_call(
                     "anthropic",
-                    "claude-x",
+                    "claude-haiku-5-5",
                     "ok",
                     input_tokens=100,
                     output_tokens=40,
@@ -72,17 +72,17 @@ def test_metrics_report_fleet_figures_from_postgres(client: FlaskClient, db: Eng
                 ),
                 llm_call(
                     "anthropic",
-                    "claude-x",
+                    "claude-haiku-5-5",
                     "ok",
                     input_tokens=50,
                     output_tokens=10,
                     latency_ms=750,
                     cost_usd=Decimal("0.0005"),
                 ),
-                llm_call("anthropic", "claude-x", "error", latency_ms=1000, error="429"),
+                llm_call("anthropic", "claude-haiku-5-5", "error", latency_ms=1000, error="429"),
                 llm_call(
                     "google",
-                    "gemini-y",
+                    "gemini-3.5-flash",
                     "ok",
                     input_tokens=7,
                     output_tokens=3,
@@ -128,11 +128,16 @@ def test_metrics_report_fleet_figures_from_postgres(client: FlaskClient, db: Eng
     def value(name: str, **labels: str) -> float | None:
         return sample(text, name, **labels)
 
-    claude = {"provider": "anthropic", "model": "claude-x"}
+    claude = {"provider": "anthropic", "model": "claude-haiku-5-5"}
     assert value("chimera_fleet_llm_calls_total", **claude, status="ok") == 2
     assert value("chimera_fleet_llm_calls_total", **claude, status="error") == 1
     assert (
-        value("chimera_fleet_llm_calls_total", provider="google", model="gemini-y", status="ok")
+        value(
+            "chimera_fleet_llm_calls_total",
+            provider="google",
+            model="gemini-3.5-flash",
+            status="ok",
+        )
         == 1
     )
     assert value("chimera_fleet_llm_call_seconds_total", **claude, status="ok") == 1.0
@@ -166,9 +171,9 @@ def test_metrics_report_breakers_queue_and_heartbeats_from_redis(
 
     strict = web_settings.model_copy(update={"breaker_failure_threshold": 2})
     breaker = CircuitBreaker(redis_client, strict)
-    breaker.record("openai", "llama3:8b", success=False)
-    assert breaker.record("openai", "llama3:8b", success=False) == "open"
-    breaker.record("google", "gemini-y", success=False)  # one failure: still closed
+    breaker.record("openai", "llama-3.3-70b", success=False)
+    assert breaker.record("openai", "llama-3.3-70b", success=False) == "open"
+    breaker.record("google", "gemini-3.5-flash", success=False)  # one failure: still closed
 
     sender = celery_client(web_settings)
     try:
@@ -182,16 +187,52 @@ def test_metrics_report_breakers_queue_and_heartbeats_from_redis(
     heartbeat.beat(redis_client, web_settings, "bridge", instance="h:1")
 
     text = client.get("/metrics").get_data(as_text=True)
-    llama = {"provider": "openai", "model": "llama3:8b"}
+    llama = {"provider": "openai", "model": "llama-3.3-70b"}
     assert sample(text, "chimera_fleet_llm_breaker_state", **llama, state="open") == 1
     assert sample(text, "chimera_fleet_llm_breaker_state", **llama, state="closed") == 0
-    gemini = {"provider": "google", "model": "gemini-y"}
+    gemini = {"provider": "google", "model": "gemini-3.5-flash"}
     assert sample(text, "chimera_fleet_llm_breaker_state", **gemini, state="closed") == 1
     # Every priority list counts, not only the bare queue name.
     assert sample(text, "chimera_fleet_celery_queue_depth", queue=web_settings.celery_queue) == 3
     assert sample(text, "chimera_fleet_heartbeats", component="worker") == 2
     assert sample(text, "chimera_fleet_heartbeats", component="bridge") == 1
     assert sample(text, "chimera_fleet_heartbeats", component="beat") == 0
+
+
+def test_a_model_that_is_not_configured_is_never_a_label(
+    client: FlaskClient, web_settings: Settings, redis_client: Any, db: Engine
+) -> None:
+    haiku = {"provider": "anthropic", "model": "claude-haiku-5-5"}
+    with db.begin() as conn:
+        conn.execute(
+            insert(LLMCall),
+            [
+                llm_call(**haiku, status="ok", input_tokens=5),
+                llm_call("anthropic", "claude-unlisted-1", "ok", input_tokens=7),
+                llm_call("anthropic", "claude-unlisted-2", "ok", input_tokens=11),
+                llm_call("mistral", "large", "error"),
+            ],
+        )
+    breaker = CircuitBreaker(
+        redis_client, web_settings.model_copy(update={"breaker_failure_threshold": 1})
+    )
+    breaker.record("anthropic", "claude-unlisted-3", success=False)
+
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "unlisted" not in text and "mistral" not in text and '"large"' not in text
+    other = {"provider": "anthropic", "model": "other"}
+    assert sample(text, "chimera_fleet_llm_calls_total", **haiku, status="ok") == 1
+    assert sample(text, "chimera_fleet_llm_calls_total", **other, status="ok") == 2
+    assert sample(text, "chimera_fleet_llm_tokens_total", **other, direction="input") == 18
+    assert (
+        sample(
+            text, "chimera_fleet_llm_calls_total", provider="other", model="other", status="error"
+        )
+        == 1
+    )
+    # Three unconfigured anthropic models: two closed (seen in llm_calls), one open.
+    assert sample(text, "chimera_fleet_llm_breaker_state", **other, state="closed") == 2
+    assert sample(text, "chimera_fleet_llm_breaker_state", **other, state="open") == 1
 
 
 def test_metrics_count_http_requests_by_endpoint_and_status(client: FlaskClient) -> None:
@@ -247,10 +288,21 @@ def test_a_dependency_down_never_fails_the_scrape(
     assert "pw-x9" not in text
 
 
-def test_metrics_need_no_token(
+def test_metrics_need_a_token_once_one_is_set(
     make_app: Callable[[Settings], Flask], web_settings: Settings
 ) -> None:
     guarded = web_settings.model_copy(update={"api_token": SecretStr("tok-abcdef")})
-    response = make_app(guarded).test_client().get("/metrics")
+    client = make_app(guarded).test_client()
+    token = {"Authorization": "Bearer tok-abcdef"}
+
+    def refused_scrapes() -> float:
+        text = client.get("/metrics", headers=token).get_data(as_text=True)
+        labels = {"endpoint": "metrics.metrics", "status": "401"}
+        return sample(text, "chimera_http_requests_total", **labels) or 0
+
+    before = refused_scrapes()
+    assert client.get("/metrics").status_code == 401
+    assert refused_scrapes() == before + 1  # a refused scrape is counted too
+    response = client.get("/metrics", headers=token)
     assert response.status_code == 200
     assert "chimera_dependency_up" in response.get_data(as_text=True)

@@ -96,10 +96,14 @@ def test_an_unreachable_kafka_fails_fast(
     assert elapsed < 4.0  # bounded by the check timeout, not the client's defaults
 
 
-def test_readyz_needs_no_token(
+def test_readyz_needs_no_token_but_its_details_do(
     make_app: Callable[[Settings], Flask], web_settings: Settings
 ) -> None:
     guarded = web_settings.model_copy(update={"api_token": SecretStr("tok-abcdef")})
-    response = make_app(guarded).test_client().get("/readyz")
-    assert response.status_code in (200, 503)
-    assert "checks" in response.get_json()
+    client = make_app(guarded).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "not_ready"}
+    detailed = client.get("/readyz", headers={"Authorization": "Bearer tok-abcdef"})
+    assert detailed.status_code == 503
+    assert detailed.get_json()["checks"]["worker"]["ok"] is False

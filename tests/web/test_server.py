@@ -58,7 +58,7 @@ def test_gunicorn_serves_probes_metrics_and_json_errors(
             [
                 {
                     "provider": "openai",
-                    "model": "m-1",
+                    "model": "llama-3.3-70b",
                     "task": "summary",
                     "status": "ok",
                     "input_tokens": 12,
@@ -100,7 +100,13 @@ def test_gunicorn_serves_probes_metrics_and_json_errors(
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain")
     assert (
-        sample(text, "chimera_fleet_llm_calls_total", provider="openai", model="m-1", status="ok")
+        sample(
+            text,
+            "chimera_fleet_llm_calls_total",
+            provider="openai",
+            model="llama-3.3-70b",
+            status="ok",
+        )
         == 3
     )
     assert (
@@ -108,7 +114,7 @@ def test_gunicorn_serves_probes_metrics_and_json_errors(
             text,
             "chimera_fleet_llm_tokens_total",
             provider="openai",
-            model="m-1",
+            model="llama-3.3-70b",
             direction="input",
         )
         == 36

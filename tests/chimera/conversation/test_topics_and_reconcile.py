@@ -64,10 +64,106 @@ def test_draining_respects_batch_and_capacity(queue_settings: Any, db: Any) -> N
     assert full.started == 0 and full.skipped_for_capacity
     rest = [queue.drain(inbox, handed.append, running=0) for _ in range(3)]
     assert sum(r.started for r in rest) == 4
-    assert sum(len(r.rejected) for r in rest) == 2  # the broken JSON and the empty title
+    assert sum(len(r.dead_lettered) for r in rest) == 2  # the broken JSON and the empty title
     assert queue.length() == 0 and client.llen(queue.processing_key) == 0
     assert len(set(handed)) == 8
     assert all(inbox.get(e).status == "dispatched" for e in handed)  # type: ignore[union-attr]
+
+
+def dead_letters(client: Any, queue: TopicQueue) -> list[dict[str, Any]]:
+    return [json.loads(e) for e in client.lrange(queue.dead_key, 0, -1)]
+
+
+#: Items no drain can make a conversation of, by the reason they are dead-lettered with.
+#: Deep enough for the JSON parser's RecursionError, small enough for the item limit.
+NESTED = '{"title": "Deep", "metadata": {"x": ' + "[" * 30_000 + "]" * 30_000 + "}}"
+POISON: dict[str, bytes] = {
+    "invalid_json": b'{"title": "Cars", ',
+    "too_large": json.dumps({"title": "Big", "metadata": {"pad": "x" * 70_000}}).encode(),
+    "undecodable": b"Caf\xe9 culture?",
+    "schema_invalid": b"Nul\x00byte",
+}
+
+
+def test_unreadable_items_are_dead_lettered_and_the_batch_goes_on(
+    queue_settings: Any, db: Any
+) -> None:
+    """Deep nesting (a RecursionError in the JSON parser), an oversize item, broken JSON,
+    bytes that are not UTF-8 and a NUL among good topics: each bad one is moved to the
+    dead letters with its reason, the good ones start, and nothing stays behind."""
+    settings = queue_settings.model_copy(update={"topics_batch": 20, "topics_capacity": 50})
+    client = make_redis(settings)
+    queue = TopicQueue(client, settings)
+    client.rpush(queue.key, "Good one", NESTED, *POISON.values(), "Good two")
+    handed: list[str] = []
+    inbox = Inbox(db)
+
+    report = queue.drain(inbox, handed.append, running=0)
+
+    assert report.started == 2 and handed == [
+        event_for(t)["event_id"] for t in ("Good one", "Good two")
+    ]
+    assert client.llen(queue.processing_key) == 0 and queue.length() == 0
+    dead = dead_letters(client, queue)
+    assert [e["reason"] for e in reversed(dead)] == ["invalid_json", *POISON]  # newest first
+    nested, *_ = reversed(dead)
+    assert "nested too deeply" in nested["error"] and nested["bytes"] == len(NESTED)
+    assert len(nested["item"]) < 300 and nested["item"].startswith('{"title": "Deep"')
+    by_reason = {e["reason"]: e for e in dead}
+    assert "limit is 65536" in by_reason["too_large"]["error"]
+    assert by_reason["undecodable"]["item"] == "Caf\\xe9 culture?"
+    assert "NUL" in by_reason["schema_invalid"]["error"]
+    assert all(e["at"].endswith("Z") and e["error_class"] for e in dead)
+    assert [inbox.get(e).status for e in handed] == ["dispatched", "dispatched"]  # type: ignore[union-attr]
+    # The next drain has nothing to read again.
+    again = queue.drain(inbox, handed.append, running=0)
+    assert (again.started, again.duplicates, again.dead_lettered) == (0, 0, [])
+    assert len(dead_letters(client, queue)) == len(dead)
+
+
+def test_a_poison_item_left_in_processing_is_dead_lettered_not_retried(
+    queue_settings: Any, db: Any
+) -> None:
+    """An item a drain died on (left in the processing list) is read first by every later
+    drain: unreadable, it must leave, or the queue would stop for good."""
+    client = make_redis(queue_settings)
+    queue = TopicQueue(client, queue_settings)
+    client.rpush(queue.processing_key, NESTED, b"\xff\xfe")
+    queue.push(["Fresh topic"])
+    handed: list[str] = []
+    report = queue.drain(Inbox(db), handed.append, running=0)
+    assert handed == [event_for("Fresh topic")["event_id"]]
+    assert [r.split(":")[0] for r in report.dead_lettered] == ["invalid_json", "undecodable"]
+    assert client.llen(queue.processing_key) == 0
+
+
+def test_the_dead_letters_are_capped_newest_kept(queue_settings: Any, db: Any) -> None:
+    settings = queue_settings.model_copy(update={"topics_dead_max": 3, "topics_batch": 10})
+    client = make_redis(settings)
+    queue = TopicQueue(client, settings)
+    queue.push([f'{{"title": "broken {n}"' for n in range(5)])
+    queue.drain(Inbox(db), lambda e: None, running=0)
+    assert [e["item"] for e in dead_letters(client, queue)] == [
+        f'{{"title": "broken {n}"' for n in (4, 3, 2)
+    ]
+    total, shown = queue.dead_letters(limit=2)
+    assert total == 3 and [e["item"] for e in shown] == [
+        '{"title": "broken 4"',
+        '{"title": "broken 3"',
+    ]
+    assert queue.clear_dead() == 3 and queue.dead_letters() == (0, [])
+
+
+def test_an_id_reused_for_another_topic_is_dead_lettered(queue_settings: Any, db: Any) -> None:
+    client = make_redis(queue_settings)
+    queue = TopicQueue(client, queue_settings)
+    queue.push(
+        [json.dumps({"id": "t-1", "title": "Cars"}), json.dumps({"id": "t-1", "title": "Bikes"})]
+    )
+    report = queue.drain(Inbox(db), lambda e: None, running=0)
+    assert report.started == 1
+    (dead,) = dead_letters(client, queue)
+    assert dead["reason"] == "conflicting_duplicate" and "Bikes" in dead["item"]
 
 
 def test_an_item_left_in_processing_is_finished_next_time(queue_settings: Any, db: Any) -> None:

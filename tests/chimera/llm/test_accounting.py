@@ -12,6 +12,7 @@ from chimera.errors import ProviderOverloaded
 from chimera.llm.accounting import Accountant
 from chimera.llm.pricing import PriceTable
 from chimera.llm.types import CallMeta, LLMRequest, Message, Usage
+from chimera.models.participants import ModelCatalog
 
 REQUEST = LLMRequest(
     provider="anthropic",
@@ -25,6 +26,7 @@ REQUEST = LLMRequest(
         prompt_ref="summary.v1",
     ),
 )
+CATALOG = ModelCatalog({"anthropic": frozenset({"claude-haiku-5-5"})})
 
 
 def count(engine: Any) -> int:
@@ -33,7 +35,7 @@ def count(engine: Any) -> int:
 
 
 def test_rows_are_batched_and_flushed(db: Any) -> None:
-    accountant = Accountant(db, PriceTable.load(), flush_interval_s=0.05)
+    accountant = Accountant(db, PriceTable.load(), catalog=CATALOG, flush_interval_s=0.05)
     for i in range(120):
         accountant.record(
             REQUEST, attempt=1, latency_s=0.01, usage=Usage(input_tokens=i, output_tokens=1)
@@ -49,7 +51,7 @@ def test_rows_are_batched_and_flushed(db: Any) -> None:
 
 
 def test_cost_uses_the_price_table(db: Any) -> None:
-    accountant = Accountant(db, PriceTable.load(), flush_interval_s=0)
+    accountant = Accountant(db, PriceTable.load(), catalog=CATALOG, flush_interval_s=0)
     cost = accountant.record(
         REQUEST,
         attempt=1,
@@ -65,7 +67,7 @@ def test_rows_wait_for_postgres_and_arrive_when_it_is_back(
     settings: Any, scratch_db_url: str
 ) -> None:
     engine = create_engine(scratch_db_url.replace("postgresql://", "postgresql+psycopg2://"))
-    accountant = Accountant(engine, PriceTable.load(), flush_interval_s=0.02)
+    accountant = Accountant(engine, PriceTable.load(), catalog=CATALOG, flush_interval_s=0.02)
     for _ in range(5):
         accountant.record(
             REQUEST, attempt=1, latency_s=0.01, usage=Usage(input_tokens=1, output_tokens=1)
@@ -79,7 +81,7 @@ def test_rows_wait_for_postgres_and_arrive_when_it_is_back(
 
 
 def test_close_writes_what_is_pending(db: Any) -> None:
-    accountant = Accountant(db, PriceTable.load(), flush_interval_s=5.0)
+    accountant = Accountant(db, PriceTable.load(), catalog=CATALOG, flush_interval_s=5.0)
     accountant.record(
         REQUEST, attempt=1, latency_s=0.01, usage=Usage(input_tokens=1, output_tokens=1)
     )

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 from pydantic import BaseModel, Field, field_validator
 
 from chimera import errors as e
@@ -219,6 +220,31 @@ def test_a_hint_longer_than_the_wait_bound_becomes_try_later(
     assert sim.calls().total == 1  # the second never reached the provider
 
 
+# --- one budget per provider -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("scope", "paid"), [("provider", 3), ("model", 6)])
+def test_the_models_of_a_provider_share_its_budget_unless_scoped_per_model(
+    make_llm: Callable[..., LLMClient],
+    sim: Simulator,
+    llm_rows: Callable[[], list[Any]],
+    scope: str,
+    paid: int,
+) -> None:
+    llm = make_llm(rate_limit_requests_per_minute=3, llm_limit_scope=scope, llm_max_wait_s=0.0)
+    refused: list[str] = []
+    for model in ["llama-3.3-70b", "m"] * 5:
+        try:
+            llm.complete(request("openai").model_copy(update={"model": model}))
+        except e.RateLimited:
+            refused.append(model)
+    calls = sim.calls().calls
+    assert len(calls) == paid and all(c.status == 200 for c in calls)
+    # Whichever name a call uses, it is refused once the budget it counts in is spent.
+    assert len(refused) == 10 - paid and set(refused) == {"llama-3.3-70b", "m"}
+    assert len(llm_rows()) == paid  # a refused call never reached the provider
+
+
 # --- the breaker, fleet-wide ------------------------------------------------------------------------
 
 
@@ -290,6 +316,20 @@ def test_every_attempt_has_one_row_matching_the_providers_log(
         if row.status == "ok":
             assert (row.input_tokens, row.output_tokens) == (call.input_tokens, call.output_tokens)
     assert sum(r.status == "error" for r in rows) == 3
+
+
+def test_a_call_for_a_model_that_is_not_configured_is_counted_as_other(
+    llm: LLMClient, sim: Simulator
+) -> None:
+    def calls_of(model: str) -> float:
+        labels = {"provider": "openai", "model": model, "status": "ok", "error_class": ""}
+        return REGISTRY.get_sample_value("chimera_llm_calls_total", labels) or 0.0
+
+    before = calls_of("other")
+    llm.complete(request("openai").model_copy(update={"model": "gpt-unlisted"}))
+    assert sim.calls().calls[0].model == "gpt-unlisted"
+    assert calls_of("other") == before + 1
+    assert b"gpt-unlisted" not in generate_latest(REGISTRY)
 
 
 # --- limits shared by OS processes, counted by the provider ------------------------------------------

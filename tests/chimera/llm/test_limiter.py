@@ -79,11 +79,63 @@ def test_a_penalty_stops_everyone_until_the_hint(limited: Any, redis_client: Any
     assert other_process_view.try_acquire("openai", "m", 1, 1).reservation is not None
 
 
-def test_models_do_not_share_budgets(limited: Any, redis_client: Any) -> None:
+def admitted(limiter: RateLimiter, *models: str) -> list[bool]:
+    return [limiter.try_acquire("openai", m, 1, 1).reservation is not None for m in models]
+
+
+def test_the_models_of_a_provider_share_its_window(redis_ns: Any, redis_client: Any) -> None:
+    settings = redis_ns.model_copy(
+        update={"rate_limit_requests_per_minute": 3, "llm_limit_window_s": 2.0}
+    )
+    limiter = RateLimiter(redis_client, settings)
+    # However many names the calls use, the provider's 3 a window hold.
+    assert admitted(limiter, "m", "alias-1", "alias-2", "m", "alias-3") == [1, 1, 1, 0, 0]
+
+
+def test_under_the_model_scope_each_model_has_its_own_window(
+    redis_ns: Any, redis_client: Any
+) -> None:
+    settings = redis_ns.model_copy(
+        update={
+            "rate_limit_requests_per_minute": 2,
+            "llm_limit_window_s": 2.0,
+            "llm_limit_scope": "model",
+        }
+    )
+    limiter = RateLimiter(redis_client, settings)
+    assert admitted(limiter, "m", "m", "m", "other", "other", "other") == [1, 1, 0, 1, 1, 0]
+
+
+def test_a_models_own_entry_adds_its_window_to_the_providers(
+    redis_ns: Any, redis_client: Any
+) -> None:
+    settings = redis_ns.model_copy(
+        update={
+            "llm_limit_window_s": 2.0,
+            "llm_limits": {"openai": ModelLimits(rpm=4), "openai/m": ModelLimits(rpm=2)},
+        }
+    )
+    limiter = RateLimiter(redis_client, settings)
+    # m stops at its own 2; the others go on to the provider's 4, m's calls counted in it.
+    assert admitted(limiter, "m", "m", "m", "other", "other", "other") == [1, 1, 0, 1, 1, 0]
+    # A refused call takes nothing from either window.
+    assert admitted(limiter, "m") == [False]
+
+
+@pytest.mark.parametrize(("scope", "tag"), [("provider", "{openai}"), ("model", "{openai/m}")])
+def test_every_key_of_a_call_shares_one_cluster_slot(
+    limited: Any, redis_client: Any, scope: str, tag: str
+) -> None:
+    limiter = RateLimiter(redis_client, limited.model_copy(update={"llm_limit_scope": scope}))
+    keys = limiter.request("openai", "m", 1, 1).keys
+    assert len(keys) == (7 if scope == "provider" else 4)  # two windows, or one; the penalty
+    assert {k[k.index("{") : k.index("}") + 1] for k in keys} == {tag}
+
+
+def test_a_penalty_holds_its_model_not_the_whole_provider(limited: Any, redis_client: Any) -> None:
     limiter = RateLimiter(redis_client, limited)
-    for _ in range(5):
-        limiter.try_acquire("openai", "m", 1, 1)
-    assert limiter.try_acquire("openai", "other", 1, 1).reservation is not None
+    limiter.penalize("openai", "m", 5)
+    assert admitted(limiter, "m", "other") == [False, True]
 
 
 def test_the_provider_default_applies_to_unlisted_models(redis_ns: Any, redis_client: Any) -> None:
