@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# Chimera: ONE image for every process (DESIGN.md "Layout").  docker-compose.yml
+# Chimera: ONE image for every process (README, "Production: docker-compose").  docker-compose.yml
 # picks the process with `command:`, the same command lines as the local stack
 # (chimera/stack/):
 #
@@ -14,7 +14,7 @@
 #   ray-head  ray start --head --block ...                          (profile "ray")
 #
 # Build:  docker build -t chimera:local .
-# Every setting comes from the environment at run time (DESIGN.md
+# Every setting comes from the environment at run time (README,
 # "Configuration"); nothing secret is baked in, and .dockerignore keeps .env
 # files out of the build context.
 

@@ -2,7 +2,7 @@
 
 No logic lives here; every number comes from ``chimera.settings`` (and so from
 the environment).  Why each reliability setting is set is written beside it;
-the background is in RELIABILITY.md and the README's "Celery" section.
+the background is in docs/reliability.md and the README's "Celery" section.
 """
 
 from chimera.settings import get_settings

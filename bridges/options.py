@@ -20,7 +20,7 @@ RETRY_CAP_S = 30.0
 #: Longest wait inside one poll: bounds how late a stop or a heartbeat can be.
 POLL_TIMEOUT_MS = 500
 #: The broker waits at most this long to fill a fetch (the client default, 500,
-#: adds ~130 ms of latency per event on Tansu; PERF-FACTS.md).
+#: adds ~130 ms of latency per event on Tansu, as measured).
 FETCH_MAX_WAIT_MS = 100
 #: The queue depth is read after every batch that sent hand-offs, else this often.
 DEPTH_CHECK_INTERVAL_S = 0.5

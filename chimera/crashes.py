@@ -2,7 +2,7 @@
 
 With late acks and reject-on-worker-lost, a task that kills its worker (a
 segfault, an OOM kill on one input) is redelivered for ever, taking the worker
-and everything else it ran down each time (RELIABILITY.md, celery#9082).  A run
+and everything else it ran down each time (celery#9082, docs/reliability.md).  A run
 increments its task id's counter when it begins; one that is put back for later
 (a retry) takes its own increment back; one that finishes clears the counter.
 What is left counts the runs that died.  Copies of a task share its id (a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- Kafka topics (DESIGN.md) -------------------------------------------------
+# --- Kafka topics (docs/contract.md) ------------------------------------------
 TOPIC_CONVERSATION_NEW: Final = "conversation.new"
 TOPIC_CONVERSATION_TURN: Final = "conversation.turn"
 TOPIC_CONVERSATION_RESPONSE: Final = "conversation.response"
@@ -23,7 +23,7 @@ KAFKA_CONSUMER_GROUP_ID: Final = "orchestration-service"
 KAFKA_TOPIC_PARTITIONS: Final = 3
 KAFKA_REPLICATION_FACTOR: Final = 1
 # Tansu takes ~20 s to admit a member with the client defaults; 6 s / 2 s brings
-# a group join down to ~3 s (PERF-FACTS.md) and still tolerates a slow poll.
+# a group join down to ~3 s (measured) and still tolerates a slow poll.
 KAFKA_SESSION_TIMEOUT_MS: Final = 6_000
 KAFKA_HEARTBEAT_INTERVAL_MS: Final = 2_000
 KAFKA_MAX_POLL_RECORDS: Final = 100
@@ -33,7 +33,7 @@ KAFKA_REQUEST_TIMEOUT_MS: Final = 30_000
 REDIS_HOST: Final = "127.0.0.1"
 REDIS_PORT: Final = 6379
 # Separate logical databases for the Celery broker, Celery results and our own
-# state (locks, limits, conversation state), as RELIABILITY.md advises.
+# state (locks, limits, conversation state), as docs/reliability.md advises.
 REDIS_BROKER_DB: Final = 0
 REDIS_RESULT_DB: Final = 1
 REDIS_STATE_DB: Final = 2
@@ -43,7 +43,7 @@ REDIS_CONNECT_TIMEOUT_S: Final = 5.0
 REDIS_HEALTH_CHECK_INTERVAL_S: Final = 25
 
 # Key names below are joined to the configured prefix.
-KEY_TOPICS_QUEUE: Final = "topics:queue"  # DESIGN.md: unprefixed name `topics:queue`
+KEY_TOPICS_QUEUE: Final = "topics:queue"  # unprefixed (docs/contract.md): producers push to it
 KEY_HEARTBEAT: Final = "heartbeat"  # heartbeat:<component>[:<instance>]
 KEY_TASK_STARTS: Final = "starts"  # starts:<task id>: runs begun and not finished
 # A task whose runs died with their worker this many times is not run again: a task
@@ -83,7 +83,7 @@ CELERY_CONCURRENCY: Final = 32
 TASK_SOFT_TIME_LIMIT_S: Final = 240
 TASK_TIME_LIMIT_S: Final = 300
 # Must exceed prefetch wait + the longest task + the longest retry countdown, and
-# time limits must stay below half of it (RELIABILITY.md).
+# time limits must stay below half of it, or a task runs twice (docs/reliability.md).
 VISIBILITY_TIMEOUT_S: Final = 3_600
 UNACKED_RESTORE_INTERVAL_S: Final = 10
 # The restore sweep's lock expires this long after a worker died holding it (kombu's

@@ -13,7 +13,7 @@
 =====================  =========================================================================
 
 After a Redis restart the worker is checked with the canary until it consumes again
-(workers can stop consuming after a Redis reconnect, RELIABILITY.md).  A component that
+(workers can stop consuming after a Redis reconnect, docs/reliability.md).  A component that
 died with Redis, or a worker that does not consume again, is restarted by the soak and
 the fault is marked as having needed help (``ok: false``, ``died: [...]``).
 """
@@ -157,7 +157,7 @@ class Faults:
             died = sorted(n for n, pid in before.items() if n != "redis" and after.get(n) != pid)
             record.detail["died"] = died
             if consuming is None and "worker" not in died:
-                # Alive but not consuming (RELIABILITY.md: workers can stop consuming after
+                # Alive but not consuming (docs/reliability.md: workers can stop consuming after
                 # a Redis reconnect): a finding; replace it so the rest still means something.
                 record.detail["worker_not_consuming"] = True
                 self.stack.kill("worker")

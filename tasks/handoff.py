@@ -2,7 +2,7 @@
 
 One task per event, its id derived from the event id, sent with results
 ignored: a sender that subscribed to every task's result channel would grow
-without bound (RELIABILITY.md, "publisher memory").  The hand-off task builds
+without bound (docs/reliability.md, "Publisher memory").  The hand-off task builds
 the canvas itself, with deterministic ids, so a repeated hand-off is harmless.
 """
 

@@ -4,7 +4,7 @@
   (INCR) that only grows.  The holder extends it while a slow LLM call runs.
   Acquisition is idempotent per attempt: redis-py retries a command whose
   reply was lost, and a retried SET NX would otherwise see its own lock as
-  someone else's (RELIABILITY.md).
+  someone else's (docs/reliability.md, "Locks").
 - ``save(state, lease)`` is fenced: it writes only if no newer lease has been
   issued since ours (the token still equals the counter), so a holder paused
   past its TTL cannot overwrite state written by the next holder.

@@ -1,4 +1,4 @@
-"""The five tables of DESIGN.md, as SQLAlchemy 2 typed models.
+"""The five tables of docs/contract.md, as SQLAlchemy 2 typed models.
 
 Alembic owns the schema (``migrations/``); these models must match it, which
 ``tests/chimera/test_db.py`` checks by comparing them with a migrated database.

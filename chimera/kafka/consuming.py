@@ -3,7 +3,7 @@
 The adapter between a consumer loop and kafka-python: library errors become
 ``KafkaUnavailable`` here, and offsets are always committed explicitly
 (``OffsetAndMetadata(offset + 1, "", -1)`` per partition), never with a bare
-``commit()``, which would commit everything polled (RELIABILITY.md).
+``commit()``, which would commit everything polled (docs/reliability.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dead-lettering: the original record, with headers saying why (DESIGN.md)."""
+"""Dead-lettering: the original record, with headers saying why (docs/contract.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Reading assigns every partition by hand (no group join) and reads from the
 beginning to the end, so it disturbs no consumer group.  A record's dead-letter
-headers (DESIGN.md) are read into a ``DeadLetterRecord``; ``replay`` decides
+headers (docs/contract.md) are read into a ``DeadLetterRecord``; ``replay`` decides
 from them what to re-publish.
 """
 
@@ -26,7 +26,7 @@ from chimera.kafka.topics import list_topics
 from chimera.settings import Settings
 from chimera.untrusted import clip
 
-#: The headers dead-lettering adds (DESIGN.md); a replay takes them off again.
+#: The headers dead-lettering adds (docs/contract.md); a replay takes them off again.
 LETTER_HEADERS = frozenset(name for name, _ in DeadLetter(None, None, "", "", "").record_headers())
 _LETTER_PREFIXES = ("x-dlq-", "x-error-")
 

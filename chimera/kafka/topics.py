@@ -1,4 +1,4 @@
-"""Creating and listing the topics of DESIGN.md."""
+"""Creating and listing the topics of docs/contract.md."""
 
 from __future__ import annotations
 

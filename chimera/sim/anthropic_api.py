@@ -33,7 +33,7 @@ from chimera.sim.provider import (
 )
 from chimera.sim.schema import normalize
 
-#: From this API version on, sampling parameters are rejected (LLM-WIRE-FACTS.md).
+#: From this API version on, the real API rejects sampling parameters; so does the simulator.
 NO_SAMPLING_FROM_VERSION = "2026-10-21"
 
 _ERRORS = {

@@ -1,4 +1,4 @@
-"""Initial schema: the five tables of DESIGN.md.
+"""Initial schema: the five tables of docs/contract.md.
 
 Revision ID: 0001
 Revises:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from chimera.kafka.clients import make_consumer, make_producer
 from chimera.llm.breaker import CircuitBreaker
 from chimera.redis_client import make_redis
 from chimera.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 
 
 @pytest.fixture
@@ -73,16 +72,19 @@ def test_one_source_down_leaves_the_others(redis_ns: Settings, collector_for: An
 def test_a_cooled_down_open_breaker_reads_as_half_open(
     redis_ns: Settings, redis_client: Any
 ) -> None:
-    quick = redis_ns.model_copy(update={"breaker_failure_threshold": 1, "breaker_cooldown_s": 0.05})
+    quick = redis_ns.model_copy(update={"breaker_failure_threshold": 1, "breaker_cooldown_s": 1.0})
     breaker = CircuitBreaker(redis_client, quick)
     assert breaker.record("anthropic", "claude-x", success=False) == "open"
     assert read_redis(redis_client, redis_client, quick).breakers == {
         ("anthropic", "claude-x"): "open"
     }
-    time.sleep(0.1)
-    assert read_redis(redis_client, redis_client, quick).breakers == {
-        ("anthropic", "claude-x"): "half_open"
-    }
+    wait_for(
+        lambda: (
+            read_redis(redis_client, redis_client, quick).breakers
+            == {("anthropic", "claude-x"): "half_open"}
+        ),
+        what="the cooldown to pass",
+    )
 
 
 def test_bridge_lag_and_dlq_sizes_come_from_kafka_offsets(kafka_topics: Settings) -> None:

@@ -144,10 +144,8 @@ def test_an_unreachable_cluster_is_kafka_unavailable(settings: Settings) -> None
     from tests.helpers import free_port
 
     nowhere = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
-    started = time.monotonic()
     with pytest.raises(KafkaUnavailable, match="unreachable"):
         list_topics(nowhere)
-    assert time.monotonic() - started < 20
 
 
 def test_producer_waits_for_all_replicas(settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Every poison class through the real bridge, in one stream: dead-lettered, committed, passed.
 
 One bridge run consumes a table of bad records (on both input topics) interleaved
-with good ones.  Each bad record must land on its DLQ topic with DESIGN.md's headers
+with good ones.  Each bad record must land on its DLQ topic with the contract's headers
 and the reason of its class, write nothing (no inbox row, no hand-off, no
 conversation or run), and never hold up the good records after it; every offset
 ends committed and the bridge counts no outage.
@@ -68,7 +68,7 @@ DLQ_HEADERS = (
     "x-replay-count",
     "x-failed-at",
 )
-#: Every reason an input can be dead-lettered with by the bridge (DESIGN.md's list).
+#: Every reason an input can be dead-lettered with by the bridge (docs/contract.md).
 BRIDGE_REASONS = {
     "tombstone",
     "undecodable",

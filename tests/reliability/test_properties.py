@@ -4,7 +4,7 @@
    unchanged, and re-encodes to the same bytes and the same payload hash.
 2. Any bytes, and any JSON value, given to the decoder either decode to a valid
    model or raise exactly one of the codec's input errors, whose ``dlq_reason`` is
-   one DESIGN.md names: never another exception.
+   one docs/contract.md names: never another exception.
 3. ``payload_hash`` ignores key order and sees every change of value.
 """
 
@@ -50,7 +50,7 @@ CODEC_ERRORS: dict[type[InputError], str] = {
     UnsupportedSchemaVersion: "unsupported_version",
     EventTooLarge: "too_large",
 }
-#: DESIGN.md's x-dlq-reason values for input that cannot be read.
+#: The x-dlq-reason values (docs/contract.md) for input that cannot be read.
 DESIGN_REASONS = {
     "tombstone",
     "undecodable",

@@ -13,6 +13,7 @@ import anthropic
 import pytest
 
 from chimera.sim import Simulator
+from tests.helpers import wait_for
 from tests.sim.clients import anthropic_for, http
 
 BODY = {
@@ -31,7 +32,7 @@ def test_latency_is_time_to_first_token_plus_time_per_token(
     message = claude.messages.create(**BODY)
     elapsed = time.monotonic() - started
     expected = 0.2 + 0.002 * message.usage.output_tokens
-    assert expected <= elapsed < expected + 1.0
+    assert elapsed >= expected  # a floor only: a busy machine may add any delay on top
 
 
 def test_streams_are_paced(sim: Simulator, claude: anthropic.Anthropic) -> None:
@@ -52,18 +53,17 @@ def test_many_slow_calls_in_flight_at_once(make_sim: Callable[..., Simulator]) -
     client = anthropic_for(simulator, timeout_s=30)
     n = 150
     try:
-        started = time.monotonic()
+        # Served one after the other, 150 calls of 1 s would outlast the client's 30 s timeout
+        # (and no retries): every call answering is the proof they were in flight together.
         with ThreadPoolExecutor(max_workers=n) as pool:
             results = list(
                 pool.map(
                     lambda i: client.messages.create(**{**BODY, "model": f"m{i % 3}"}), range(n)
                 )
             )
-        elapsed = time.monotonic() - started
     finally:
         client.close()
     assert all(r.stop_reason == "end_turn" for r in results)
-    assert elapsed < 8, f"{n} calls of 1 s took {elapsed:.1f} s"
     assert simulator.calls().count(status=200) == n
 
 
@@ -94,15 +94,14 @@ def test_stop_interrupts_stalled_calls_and_leaves_no_threads(
 
     caller = threading.Thread(target=call)
     caller.start()
-    deadline = time.monotonic() + 5
-    while simulator.calls().total == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    started = time.monotonic()
+    wait_for(lambda: simulator.calls().total, what="the stalled call to arrive")
     simulator.stop()
-    assert time.monotonic() - started < 2
-    caller.join(5)
+    caller.join(60)  # only a guard against hanging: the client gives up after 30 s anyway
     client.close()
+    assert not caller.is_alive()
+    # Cut off by the stop, not by the client's own timeout (the stalled answer was 60 s away).
     assert isinstance(outcome[0], anthropic.APIConnectionError)
+    assert not isinstance(outcome[0], anthropic.APITimeoutError)
     assert not [t for t in threading.enumerate() if t.name.endswith(f":{port}") and t.is_alive()]
     assert not simulator.running
     simulator.stop()  # idempotent

@@ -73,7 +73,8 @@ def test_a_worker_killed_mid_turn_is_replaced_without_paying_twice(
     assert [t.turn_index for t in turns] == list(range(row.turn_count)) == [0, 1, 2, 3]
     # At most the interrupted call is paid again.
     assert sim_calls.calls().total <= len(turns) + 1
-    assert killed_at_calls <= sim_calls.calls().total
+    # The dead worker could not call turn 3: the second one finished the conversation.
+    assert sim_calls.calls().total > killed_at_calls
     assert second.proc.poll() is None
 
 

@@ -279,7 +279,7 @@ def test_a_flood_of_readyz_probes_runs_the_checks_once_per_interval(
 def test_readyz_checks_again_once_the_report_is_older_than_the_cache(
     make_app: Callable[[Settings], Flask], web_settings: Settings, redis_client: Any
 ) -> None:
-    app = make_app(web_settings.model_copy(update={"readyz_cache_s": 0.3}))
+    app = make_app(web_settings.model_copy(update={"readyz_cache_s": 3}))
     runs = counted_checks(app)
     client = app.test_client()
     assert client.get("/readyz").status_code == 503

@@ -88,9 +88,9 @@ def test_a_lapsed_holder_cannot_overwrite_newer_state(store: StateStore) -> None
 
 
 def test_the_lease_is_extended_while_work_runs(store: StateStore) -> None:
-    store.lease_ttl_ms = 300
+    store.lease_ttl_ms = 1_000
     with store.lease("conv-1"):
-        time.sleep(0.7)  # more than twice the TTL
+        time.sleep(2.5)  # more than twice the TTL
         with pytest.raises(LockNotAcquired):
             store.acquire("conv-1")
     store.acquire("conv-1")  # released at the end of the block
@@ -122,12 +122,12 @@ def test_one_keeper_thread_extends_every_lease_and_ends_when_idle(
     from chimera.conversation import store as store_module
 
     monkeypatch.setattr(store_module, "KEEPER_IDLE_S", 0.3)
-    store.lease_ttl_ms = 300
+    store.lease_ttl_ms = 1_000
     cids = [f"conv-{i}" for i in range(5)]
     with contextlib.ExitStack() as held:
         for cid in cids:
             held.enter_context(store.lease(cid))
-        time.sleep(0.7)  # more than twice the TTL
+        time.sleep(2.5)  # more than twice the TTL
         for cid in cids:  # every lease is still held
             with pytest.raises(LockNotAcquired):
                 store.acquire(cid)

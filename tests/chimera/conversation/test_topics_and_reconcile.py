@@ -19,6 +19,7 @@ from chimera.ids import conversation_id
 from chimera.inbox import Inbox
 from chimera.models import ConversationRequest
 from chimera.redis_client import make_redis
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_a_turn_holding_the_lease_or_waiting_to_retry_is_progress_not_a_stall(
         old = state.model_copy(update={"updated_at": time.time() - 3_600})
         store._redis.set(store._key(state.conversation_id, "state"), old.model_dump_json())
     store.acquire(conversation_id("calling"))
-    store.hold(conversation_id("waiting"), 0.5)
+    store.hold(conversation_id("waiting"), 5)
 
     def run() -> tuple[list[str], int]:
         redriven: list[str] = []
@@ -293,5 +294,8 @@ def test_a_turn_holding_the_lease_or_waiting_to_retry_is_progress_not_a_stall(
 
     assert run() == ([], 2)
     assert inbox.get("waiting").attempts == 0  # type: ignore[union-attr]
-    time.sleep(0.6)  # the retry mark lapses; the lease is still held
+    wait_for(  # the retry mark lapses; the lease is still held
+        lambda: not store._redis.exists(store._key(conversation_id("waiting"), "active")),
+        what="the retry mark to lapse",
+    )
     assert run() == (["waiting"], 1)
