@@ -41,7 +41,7 @@ lint: venv  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: venv  ## mypy, strict on chimera/
+typecheck: venv  ## mypy, strict on chimera/, tasks/, web/, bridges/ and soak/
 	$(VENV)/bin/mypy
 
 check: lint typecheck test  ## Everything CI runs

@@ -41,7 +41,7 @@ from chimera.untrusted import clip, quote_limit
 
 log = logging.getLogger(__name__)
 
-Handoff = Callable[[str], None]
+Handoff = Callable[[str], object]
 
 # Removes the item from the processing list and records its dead letter, both or
 # neither; a second drain burying the same leftover finds it gone and adds nothing.
