@@ -1,22 +1,19 @@
-"""The bridge's knobs, with their defaults.
+"""The bridge's knobs.
 
-``BridgeOptions.from_settings`` reads the ``bridge_*`` fields of the settings
-when they exist (``CHIMERA_BRIDGE_QUEUE_HIGH_WATER`` and friends, see the
-README in this folder) and falls back to the defaults here until they do.
+Four are settings (``CHIMERA_BRIDGE_QUEUE_HIGH_WATER``, ``_LOW_WATER``,
+``CHIMERA_BRIDGE_RETRY_BASE_S``, ``_CAP_S``: see the README in this folder), read by
+``BridgeOptions.from_settings``; the others are the bridge's own timings, kept here.
+Tests override any of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-#: Pause intake when this many hand-offs wait in the Celery queue ...
-QUEUE_HIGH_WATER = 1_000
-#: ... and resume when the queue is down to this many.
-QUEUE_LOW_WATER = 500
-#: Back-off after a transient failure: base_s * 2**(attempt-1), capped, jittered.
-RETRY_BASE_S = 0.5
-RETRY_CAP_S = 30.0
+from chimera import defaults as d
+from chimera.settings import Settings
+
 #: Longest wait inside one poll: bounds how late a stop or a heartbeat can be.
 POLL_TIMEOUT_MS = 500
 #: The broker waits at most this long to fill a fetch (the client default, 500,
@@ -30,10 +27,10 @@ HEARTBEAT_MAX_INTERVAL_S = 5.0
 
 @dataclass(frozen=True)
 class BridgeOptions:
-    queue_high_water: int = QUEUE_HIGH_WATER
-    queue_low_water: int = QUEUE_LOW_WATER
-    retry_base_s: float = RETRY_BASE_S
-    retry_cap_s: float = RETRY_CAP_S
+    queue_high_water: int = d.BRIDGE_QUEUE_HIGH_WATER
+    queue_low_water: int = d.BRIDGE_QUEUE_LOW_WATER
+    retry_base_s: float = d.BRIDGE_RETRY_BASE_S
+    retry_cap_s: float = d.BRIDGE_RETRY_CAP_S
     poll_timeout_ms: int = POLL_TIMEOUT_MS
     fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
     depth_check_interval_s: float = DEPTH_CHECK_INTERVAL_S
@@ -47,13 +44,13 @@ class BridgeOptions:
             )
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> BridgeOptions:
-        """Options from ``settings.bridge_<name>`` where present, else the defaults."""
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            value = getattr(settings, f"bridge_{field.name}", None)
-            if value is not None:
-                values[field.name] = value
-        heartbeat = min(settings.heartbeat_interval_s, HEARTBEAT_MAX_INTERVAL_S)
-        values.setdefault("heartbeat_interval_s", heartbeat)
+    def from_settings(cls, settings: Settings, **overrides: Any) -> BridgeOptions:
+        """Options from the settings, with ``overrides`` (tests) on top."""
+        values: dict[str, Any] = {
+            "queue_high_water": settings.bridge_queue_high_water,
+            "queue_low_water": settings.bridge_queue_low_water,
+            "retry_base_s": settings.bridge_retry_base_s,
+            "retry_cap_s": settings.bridge_retry_cap_s,
+            "heartbeat_interval_s": min(settings.heartbeat_interval_s, HEARTBEAT_MAX_INTERVAL_S),
+        }
         return cls(**(values | overrides))

@@ -35,17 +35,3 @@ def send_handoff(app: Celery, kind: str, event_id: str, *, producer: Any = None)
         headers=tracing.inject({}),  # the bridge's record span, if tracing is on
     )
     return task_id
-
-
-def queue_depth(app: Celery, queue: str | None = None) -> int:
-    """Messages waiting in ``queue`` (default: the default queue), every priority included.
-
-    kombu's Redis transport keeps one list per priority step (``name``,
-    ``name\\x06\\x163``, ...) under ``global_keyprefix``; the channel's
-    ``queue_declare`` sums them all through its own (prefixing) client.  An
-    unreachable broker raises kombu's OperationalError at once (no reconnect loop).
-    """
-    name = queue or app.conf.task_default_queue
-    with app.pool.acquire(block=True, timeout=10) as conn:
-        conn.ensure_connection(max_retries=0)
-        return int(conn.default_channel.queue_declare(queue=name).message_count)
