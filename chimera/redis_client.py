@@ -10,7 +10,8 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError, RedisError
 
 from chimera.errors import RedisUnavailable
-from chimera.settings import Settings, redact_url
+from chimera.settings import Settings
+from chimera.settings_values import redact_url
 
 
 def make_redis(settings: Settings, *, db: int | None = None) -> redis.Redis:

@@ -44,7 +44,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from chimera.db import admin
 from chimera.db.engine import make_engine
 from chimera.errors import ChimeraError
-from chimera.settings import Settings, redact_url
+from chimera.settings import Settings
+from chimera.settings_values import redact_url
 from soak import report, table
 from soak.environment import DEFAULT_STATE_DIR, SoakStack, apply_environment, free_ports
 from soak.faults import ROTATION, FaultOptions, Faults, sim_calls

@@ -18,7 +18,8 @@ from chimera.cli.topics import topics_group
 from chimera.db import admin
 from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.logs import configure_logging
-from chimera.settings import Settings, describe, get_settings
+from chimera.settings import Settings, get_settings
+from chimera.settings_env import describe
 from chimera.sim.cli import sim as sim_command
 
 

@@ -45,11 +45,11 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chimera.conversation.ending import (
+from chimera.conversation.ending import is_closing
+from chimera.conversation.text import (
     MIN_SHINGLES,
     containment,
     content_words,
-    is_closing,
     sentences,
     shingles,
     words,

@@ -65,7 +65,8 @@ from chimera.kafka.letters import (
     input_topic_for,
     read_dead_letters,
 )
-from chimera.settings import Settings, redact_url
+from chimera.settings import Settings
+from chimera.settings_values import redact_url
 from chimera.untrusted import clip
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,8 @@ from redis.exceptions import RedisError
 from chimera.batching import Batcher
 from chimera.errors import LLMBadRequest, RedisUnavailable
 from chimera.redis_client import ScriptCall, run_scripts
-from chimera.settings import ModelLimits, Settings
+from chimera.settings import Settings
+from chimera.settings_values import ModelLimits
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from chimera.errors import (
     WorkerUnavailable,
 )
 from chimera.redis_client import make_redis, ping
-from chimera.settings import Settings, redact_url
+from chimera.settings import Settings
+from chimera.settings_values import redact_url
 
 #: How this machine kind starts its services (machines/python-svc.md).
 START_HINTS = {

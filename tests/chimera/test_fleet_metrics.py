@@ -12,7 +12,8 @@ from sqlalchemy import Engine, insert
 
 from chimera.db.tables import LLMCall
 from chimera.errors import RedisUnavailable
-from chimera.fleet_metrics import FleetCollector, read_kafka, read_redis
+from chimera.fleet_metrics import FleetCollector
+from chimera.fleet_sources import read_kafka, read_redis
 from chimera.kafka.clients import make_consumer, make_producer
 from chimera.llm.breaker import CircuitBreaker
 from chimera.redis_client import make_redis

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chimera.errors import ConfigError
-from chimera.settings import describe, env_var_for, load_settings, to_env
+from chimera.settings import env_var_for, load_settings, to_env
+from chimera.settings_env import describe
 
 SEED_DEFAULTS = {
     "redis_host": "127.0.0.1",

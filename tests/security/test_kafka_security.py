@@ -27,7 +27,8 @@ from chimera.errors import ChimeraError, ConfigError, KafkaUnavailable
 from chimera.kafka import letters, topics
 from chimera.kafka.clients import client_config, make_consumer, make_producer
 from chimera.readiness import Readiness
-from chimera.settings import Settings, describe, load_settings
+from chimera.settings import Settings, load_settings
+from chimera.settings_env import describe
 from tests.chimera.test_cli import chimera
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import wait_for

@@ -31,8 +31,9 @@ from pydantic import SecretStr
 from chimera import defaults as d
 from chimera.cli.data import score_command
 from chimera.codec import LISTED_ERRORS, parse_json_object, validate_event
-from chimera.conversation.ending import ending_of, is_closing, sentences
+from chimera.conversation.ending import ending_of, is_closing
 from chimera.conversation.quality import score_conversation
+from chimera.conversation.text import sentences
 from chimera.errors import InputError, InvalidJSON, SchemaInvalid, UndecodableEvent
 from chimera.models import AnalysisTask, ConversationRequest
 from chimera.models.transcript import TranscriptTurn

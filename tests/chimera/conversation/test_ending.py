@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chimera.conversation import ending
 from chimera.conversation.ending import EndDecision, detect_end, ending_of, is_closing
+from chimera.conversation.text import content_words, shingles
 from chimera.models import Provider, TranscriptTurn
 from tests.chimera.conversation import transcripts as tx
 
@@ -206,6 +206,6 @@ def test_never_ends_before_min_and_always_at_max(
 def test_caches_do_not_change_answers() -> None:
     turns = tx.transcript(tx.CARS)
     warm = detect_end(turns, min_turns=5, max_turns=10)
-    ending.shingles.cache_clear()
-    ending.content_words.cache_clear()
+    shingles.cache_clear()
+    content_words.cache_clear()
     assert detect_end(turns, min_turns=5, max_turns=10) == warm

@@ -377,7 +377,8 @@ def test_two_processes_never_exceed_the_providers_limit(
     import subprocess
     import sys
 
-    from chimera.settings import ModelLimits, to_env
+    from chimera.settings import to_env
+    from chimera.settings_values import ModelLimits
     from tests.conftest import PROJECT_ROOT
 
     sim.configure(model_limits={"llama-3.3-70b": sim_limits})

@@ -12,7 +12,7 @@ import pytest
 from chimera.errors import LLMBadRequest
 from chimera.llm.limiter import RateLimiter
 from chimera.redis_client import make_redis
-from chimera.settings import ModelLimits
+from chimera.settings_values import ModelLimits
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import wait_for
 
