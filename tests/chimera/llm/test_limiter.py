@@ -75,7 +75,7 @@ def test_a_penalty_stops_everyone_until_the_hint(limited: Any, redis_client: Any
     limiter.penalize("openai", "m", 3.0)
     other_process_view = RateLimiter(make_redis(limited), limited)
     blocked = other_process_view.try_acquire("openai", "m", 1, 1)
-    assert blocked.reservation is None and 1.0 < blocked.wait_s <= 3.0
+    assert blocked.reservation is None and 0 < blocked.wait_s <= 3.0
     wait_for(
         lambda: other_process_view.try_acquire("openai", "m", 1, 1).reservation,
         what="the penalty to end",
