@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# Chimera: ONE image for every process (README, "Production: docker-compose").  docker-compose.yml
-# picks the process with `command:`, the same command lines as the local stack
+# Chimera: ONE image for every Chimera process (docs/operations.md, "Production: docker-compose").
+# docker-compose.yml picks the process with `command:`, the same command lines as the local stack
 # (chimera/stack/):
 #
 #   worker    celery -A tasks.worker worker --loglevel INFO --hostname chimera@%h
@@ -14,19 +14,24 @@
 #   ray-head  ray start --head --block ...                          (profile "ray")
 #
 # Build:  docker build -t chimera:local .
-# Every setting comes from the environment at run time (README,
-# "Configuration"); nothing secret is baked in, and .dockerignore keeps .env
+# Every setting comes from the environment at run time
+# (docs/settings.md); nothing secret is baked in, and .dockerignore keeps .env
 # files out of the build context.
+#
+# Stages: `base` (Python, the app user, the pinned requirements); `sim`, base
+# plus the LLM simulator (llmsim/, `python -m llmsim`) for compose's profile
+# "sim" only; and `production`, last, so that a plain `docker build` is the
+# production image, without the simulator.  The simulator's own image:
+#   docker build --target sim -t chimera-llmsim:local .
 
 # Pinned to a patch release and Debian release so rebuilds are reproducible;
 # bump it deliberately (and pin a digest, @sha256:..., in a registry
 # pipeline).  slim is glibc-based: every pinned dependency installs from a
 # manylinux wheel, no compiler needed.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
-FROM ${PYTHON_IMAGE}
 
-LABEL org.opencontainers.image.title="chimera" \
-      org.opencontainers.image.description="Orchestration service for LLM-generated data (Celery worker and beat, Kafka bridge, Flask web, Flower)"
+# --- base: what every stage shares ------------------------------------------------
+FROM ${PYTHON_IMAGE} AS base
 
 # PYTHONUNBUFFERED         log lines reach `docker logs` at once.
 # PYTHONDONTWRITEBYTECODE  the code is read-only for the app user; bytecode is
@@ -76,6 +81,30 @@ RUN pip install --no-cache-dir -r requirements.txt \
  && if [ -n "${RAY_CLIENT_PACKAGES}" ]; then pip install --no-cache-dir ${RAY_CLIENT_PACKAGES}; fi \
  && pip check
 
+# --- sim: the LLM simulator, for the "sim" profile only ---------------------------
+# llmsim imports nothing from chimera (pydantic and click, both pinned above).
+FROM base AS sim
+
+LABEL org.opencontainers.image.title="llmsim" \
+      org.opencontainers.image.description="LLM simulator (Anthropic, Gemini and OpenAI wire formats) for trying Chimera without API keys"
+
+COPY llmsim/ ./llmsim/
+RUN python -m compileall -q -j 0 /app
+
+USER chimera:chimera
+
+# 8089: the simulator, as compose's `sim` service runs it.
+EXPOSE 8089
+
+# Loopback unless told otherwise: its admin API (/_sim/) has no authentication.
+CMD ["python", "-m", "llmsim", "--host", "127.0.0.1", "--port", "8089"]
+
+# --- production: the last stage, the default target --------------------------------
+FROM base AS production
+
+LABEL org.opencontainers.image.title="chimera" \
+      org.opencontainers.image.description="Orchestration service for LLM-generated data (Celery worker and beat, Kafka bridge, Flask web, Flower)"
+
 # Why no `pip install .`: chimera.db.admin finds the Alembic scripts at
 # <repository root>/migrations, beside the `chimera` package.  An install would
 # put the packages in site-packages, away from migrations/.  So the source is
@@ -83,8 +112,9 @@ RUN pip install --no-cache-dir -r requirements.txt \
 # PYTHONPATH=/app (and WORKDIR /app, for alembic.ini and web/gunicorn_conf.py).
 #
 # Only what runs is copied (an explicit list, not `COPY . .`): tests, benches,
-# docs and CI scripts stay out.  Add a new top-level package here AND in
-# pyproject.toml's [tool.setuptools.packages.find].  Files stay owned by root:
+# docs, CI scripts and the simulator (llmsim/, the `sim` stage's) stay out.
+# Add a new top-level package here AND in pyproject.toml's
+# [tool.setuptools.packages.find].  Files stay owned by root:
 # the app user reads its code, it cannot change it.
 COPY celeryconfig.py alembic.ini ./
 COPY migrations/ ./migrations/

@@ -9,7 +9,7 @@ SOAK_ARGS ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv services browser db test lint typecheck check fmt up down status demo bench soak clean
+.PHONY: help venv services browser db test lint typecheck check fmt docs up down status demo bench soak clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ lint: venv  ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: venv  ## mypy, strict on chimera/, tasks/, web/, bridges/ and soak/
+typecheck: venv  ## mypy, strict on chimera/, tasks/, web/, bridges/, llmsim/ and soak/
 	$(VENV)/bin/mypy
 
 check: lint typecheck test  ## Everything CI runs
@@ -49,6 +49,9 @@ check: lint typecheck test  ## Everything CI runs
 fmt: venv  ## Format and auto-fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+docs: venv  ## Regenerate docs/settings.md from the settings object
+	$(PY) -m chimera.settings_doc > docs/settings.md.new && mv docs/settings.md.new docs/settings.md
 
 up: venv services  ## Start the local stack in the foreground (Ctrl-C stops it)
 	$(PY) -m chimera stack up --attach

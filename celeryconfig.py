@@ -2,7 +2,7 @@
 
 No logic lives here; every number comes from ``chimera.settings`` (and so from
 the environment).  Why each reliability setting is set is written beside it;
-the background is in docs/reliability.md and the README's "Celery" section.
+the background is in docs/reliability.md and docs/architecture.md ("Celery").
 """
 
 from chimera.settings import get_settings
@@ -67,7 +67,7 @@ result_backend_thread_safe = True
 broker_connection_retry_on_startup = True
 worker_cancel_long_running_tasks_on_connection_loss = True
 
-# --- Pool: LLM calls are I/O-bound, so many threads per process (README "Worker pool") ---
+# --- Pool: LLM calls are I/O-bound: many threads per process (docs/performance.md) ---
 worker_pool = _s.celery_pool
 worker_concurrency = _s.celery_concurrency
 worker_soft_shutdown_timeout = _s.worker_soft_shutdown_timeout_s
@@ -75,7 +75,7 @@ worker_enable_soft_shutdown_on_idle = True
 
 # --- Monitoring ----------------------------------------------------------------------------------
 # Task events cost ~1 ms of worker CPU per task (+0.5 ms to the sender), started-state
-# tracking ~0.7 ms (bench, README "Worker pool"): off unless asked for.  Flower turns
+# tracking ~0.7 ms (bench, docs/performance.md): off unless asked for.  Flower turns
 # events on in running workers by itself while it watches them.
 worker_send_task_events = _s.celery_task_events
 task_send_sent_event = _s.celery_task_events

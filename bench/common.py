@@ -118,13 +118,13 @@ def stop_tree(proc: subprocess.Popen[bytes]) -> None:
 
 
 class Sim:
-    """``python -m chimera sim`` in its own process (so it does not share our GIL), and its
+    """``python -m llmsim`` in its own process (so it does not share our GIL), and its
     admin API."""
 
     def __init__(self, log: Path) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        argv = [sys.executable, "-m", "chimera", "sim", "--port", str(port)]
+        argv = [sys.executable, "-m", "llmsim", "--port", str(port)]
         self.proc = start_process(argv, os.environ.copy(), log)
         wait_until("the simulator", lambda: self._get("/_sim/health") is not None, self.proc, 30)
 

@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,11 +41,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
+
+from bench.workers import log_problems, stop_worker, tree_memory, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_PATH = REPO / "bench" / "pool_results.json"
@@ -59,10 +59,7 @@ IO_SECONDS = 0.2
 IO_WAVES = 8  # N = IO_WAVES x concurrency: ideally IO_WAVES x IO_SECONDS = 1.6 s
 IO_MAX_TASKS = 2048
 IO_DEADLINE_S = 20.0
-READY_DEADLINE_S = 45.0
 SETTLE_S = 1.0
-STOP_GRACE_S = 10.0
-MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -232,52 +229,6 @@ def start_worker(scenario: Scenario, log_path: Path) -> subprocess.Popen[bytes]:
             argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-
-
-def wait_ready(app: Celery, proc: subprocess.Popen[bytes], queue: str) -> float:
-    """Seconds until a no-op round-trips through the new worker."""
-    start = time.monotonic()
-    probe = app.send_task("bench.noop", queue=queue)
-    while time.monotonic() - start < READY_DEADLINE_S:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited with status {proc.returncode} during start-up")
-        with contextlib.suppress(CeleryTimeout):
-            probe.get(timeout=1.0)
-            return time.monotonic() - start
-    probe.forget()
-    raise RuntimeError(f"worker not ready after {READY_DEADLINE_S:.0f} s")
-
-
-def tree_memory(pid: int) -> tuple[float, float, int]:
-    """(RSS MB, PSS MB, process count) of ``pid`` and all its descendants."""
-    root = psutil.Process(pid)
-    procs = [root, *root.children(recursive=True)]
-    rss = pss = 0
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            info = proc.memory_full_info()
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
-    return rss / MB, pss / MB, len(procs)
-
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the worker's whole process group; SIGKILL it if it lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=STOP_GRACE_S)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # also reaps stray pool children
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=STOP_GRACE_S)
-
-
-def log_problems(log_path: Path, limit: int = 10) -> list[str]:
-    """The worker log's warning, error and traceback lines (first ``limit``)."""
-    markers = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Warning:")
-    lines = log_path.read_text(errors="replace").splitlines()
-    return [line.strip()[:300] for line in lines if any(m in line for m in markers)][:limit]
 
 
 # --- One scenario ----------------------------------------------------------------------------

@@ -83,7 +83,7 @@ class Stack:
     def __init__(self, logs: Path, exits: contextlib.ExitStack) -> None:
         from chimera.db import admin
         from chimera.db.engine import make_engine
-        from chimera.inbox import Inbox
+        from chimera.events.inbox import Inbox
         from chimera.kafka import broker
         from chimera.kafka.topics import ensure_topics
         from chimera.settings import load_settings
@@ -183,7 +183,7 @@ class Stack:
         """``n`` conversations entered as the bridge would (inbox row, hand-off task);
         returns their conversation ids."""
         from chimera.codec import payload_hash
-        from chimera.ids import conversation_id
+        from chimera.events.ids import conversation_id
         from tasks.handoff import send_handoff
 
         cids = []

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import RedisError
 
-from chimera.errors import RedisUnavailable
+from chimera.redis_errors import broker_errors
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +26,12 @@ def queue_depth(app: Celery, queue: str | None = None) -> int:
     An unreachable broker fails at once (no reconnect loop: the next check retries).
     """
     name = queue or app.conf.task_default_queue
-    try:
-        with app.pool.acquire(block=True, timeout=10) as conn:
-            conn.ensure_connection(max_retries=0)
-            return int(conn.default_channel.queue_declare(queue=name).message_count)
-    except (KombuOperationalError, RedisError, OSError) as exc:
-        raise RedisUnavailable(f"cannot read the depth of Celery queue {name!r}: {exc}") from exc
+    with (
+        broker_errors(f"cannot read the depth of Celery queue {name!r}"),
+        app.pool.acquire(block=True, timeout=10) as conn,
+    ):
+        conn.ensure_connection(max_retries=0)
+        return int(conn.default_channel.queue_declare(queue=name).message_count)
 
 
 class Backpressure:

@@ -40,7 +40,7 @@ from bridges.stats import Stats
 from chimera import heartbeat
 from chimera.db.engine import make_engine
 from chimera.errors import ChimeraError, KafkaUnavailable
-from chimera.inbox import Inbox
+from chimera.events.inbox import Inbox
 from chimera.kafka import consuming
 from chimera.kafka.clients import make_consumer, make_producer
 from chimera.redis_client import make_redis

@@ -20,29 +20,24 @@ from typing import Any
 
 from celery import Celery
 from kafka import KafkaProducer
-from kombu.exceptions import OperationalError as KombuOperationalError
 from opentelemetry.trace import Span
-from redis.exceptions import RedisError
 
 from chimera import tracing
 from chimera.codec import decode_object, parse_json_object
 from chimera.errors import (
     ConflictingDuplicate,
     InputError,
-    RedisUnavailable,
     ServiceUnavailable,
 )
-from chimera.inbox import Acceptance, Arrival, EventKind, Inbox, Source
-from chimera.kafka.consuming import letter_for
-from chimera.kafka.dlq import dead_letter, dlq_topic_for, quoted
+from chimera.events import intake
+from chimera.events.deadletters import dead_letter, dlq_topic_for, letter_for, quoted
+from chimera.events.inbox import Acceptance, Arrival, EventKind, Inbox, Source
 from chimera.logs import bind, log_context
+from chimera.redis_errors import broker_errors
 from chimera.settings import Settings
 from tasks.handoff import send_handoff
 
 log = logging.getLogger(__name__)
-
-#: Inbox statuses past which a redelivered event needs no new hand-off.
-SETTLED = frozenset({"dispatched", "done", "dead_lettered"})
 
 
 class Outcome(enum.StrEnum):
@@ -72,12 +67,8 @@ def kinds_by_topic(settings: Settings) -> dict[str, EventKind]:
 
 def hand_off(app: Celery, kind: str, event_id: str, producer: Any = None) -> str:
     """Send the event's hand-off task; an unreachable broker is ``RedisUnavailable``."""
-    try:
+    with broker_errors(f"cannot hand the {kind} event to the Celery broker", event_id=event_id):
         return send_handoff(app, kind, event_id, producer=producer)
-    except (KombuOperationalError, RedisError, OSError) as exc:
-        raise RedisUnavailable(
-            f"cannot hand the {kind} event to the Celery broker: {exc}", event_id=event_id
-        ) from exc
 
 
 @dataclass(frozen=True)
@@ -94,12 +85,17 @@ class Undecodable:
     """A record that did not: what to dead-letter it with."""
 
     error: BaseException
-    reason: str | None = None
     event_id: str | None = None
 
 
 def _key(record: Any) -> tuple[str, int, int]:
     return (record.topic, record.partition, record.offset)
+
+
+def _source(record: Any) -> Source:
+    """Where the record was read, with its key and headers (null header values empty)."""
+    headers = tuple((k, v if v is not None else b"") for k, v in (record.headers or ()))
+    return Source(record.topic, record.partition, record.offset, record.key, headers)
 
 
 @dataclass
@@ -145,16 +141,18 @@ class RecordProcessor:
         """
         spans = {_key(r): tracing.start_consuming(r) for r in records}
         decoded = {_key(r): self._decode(r) for r in records}
-        arrivals = {
-            key: Arrival(
-                item.event_id, self._kinds[key[0]], item.payload, item.digest, Source(*key)
-            )
-            for key, item in decoded.items()
-            if isinstance(item, Decoded)
-        }
+        arrivals: dict[tuple[str, int, int], Arrival] = {}
+        for record in records:
+            item = decoded[_key(record)]
+            if isinstance(item, Decoded):
+                kind = self._kinds[record.topic]
+                source = _source(record)
+                arrivals[_key(record)] = Arrival(
+                    item.event_id, kind, item.payload, item.digest, source
+                )
         try:
             with tracing.linked(f"{len(records)} records recorded", list(spans.values())):
-                results = self._inbox.accept_many(list(arrivals.values()))
+                results = intake.accept(self._inbox, list(arrivals.values()))
         except BaseException as exc:
             for span in spans.values():
                 tracing.end(span, exc)
@@ -205,7 +203,7 @@ class RecordProcessor:
             return
         try:
             with tracing.linked(f"{len(batch.handed_off)} events dispatched", spans):
-                self._inbox.mark_many(batch.handed_off, "dispatched")
+                intake.dispatched(self._inbox, batch.handed_off)
         except ServiceUnavailable as exc:
             log.warning("could not mark %d events dispatched: %s", len(batch.handed_off), exc)
 
@@ -230,7 +228,10 @@ class RecordProcessor:
                 # The frames, not the exception's text: that may quote the input at length.
                 "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
             )
-            return Undecodable(exc, reason=InputError.dlq_reason)
+            # Dead-lettered as the input error it is (the reason comes from the class);
+            # the message names the codec's exception, the log above has its frames.
+            error = InputError(f"the codec failed on this record: {type(exc).__name__}")
+            return Undecodable(error)
         return Decoded(event.event_id, payload, digest)
 
     def _finish(self, record: Any, batch: Batch) -> Result:
@@ -238,16 +239,14 @@ class RecordProcessor:
         key = _key(record)
         item = batch.decoded[key]
         if isinstance(item, Undecodable):
-            return self._dead_letter(
-                record, kind, item.error, reason=item.reason, event_id=item.event_id
-            )
+            return self._dead_letter(record, kind, item.error, event_id=item.event_id)
         event_id = item.event_id
         bind(event_id=event_id)  # undone with the record's context
         acceptance = batch.accepted[key]
         if isinstance(acceptance, ConflictingDuplicate):
             return self._dead_letter(record, kind, acceptance, event_id=event_id)
-        status = acceptance.event.status
-        if event_id in batch.handed_off or (not acceptance.new and status in SETTLED):
+        if event_id in batch.handed_off or not acceptance.hand_off:
+            status = acceptance.event.status
             log.debug("event %s is a duplicate (already %s); nothing to do", event_id, status)
             return Result(Outcome.DUPLICATE, event_id, kind)
         task_id = hand_off(self._app, kind, event_id, batch.producer)
@@ -262,10 +261,9 @@ class RecordProcessor:
         kind: str,
         exc: BaseException,
         *,
-        reason: str | None = None,
         event_id: str | None = None,
     ) -> Result:
-        letter = letter_for(record, exc, reason=reason, event_id=event_id)
+        letter = letter_for(record, exc, event_id=event_id)
         topic = dlq_topic_for(self._settings, record.topic, kind)
         dead_letter(self._producer, topic, [letter])  # waits for the broker's ack
         log.warning(

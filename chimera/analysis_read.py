@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
 
+from chimera.db.errors import database_errors
 from chimera.db.tables import AnalysisRun
-from chimera.errors import DatabaseUnavailable
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,8 @@ class StoredRun:
 
 def get_run(engine: Engine, run_id: str) -> StoredRun | None:
     """The run ``run_id``, or None if no such run is stored."""
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(
-                select(AnalysisRun.__table__).where(AnalysisRun.id == run_id)
-            ).first()
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot read analysis runs: {exc}", run_id=run_id) from exc
+    with database_errors("cannot read analysis runs", run_id=run_id), engine.connect() as conn:
+        row = conn.execute(select(AnalysisRun.__table__).where(AnalysisRun.id == run_id)).first()
     if row is None:
         return None
     return StoredRun(**{f.name: row._mapping[f.name] for f in fields(StoredRun)})

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 
 import redis
-from redis.exceptions import RedisError
 
 from chimera import defaults as d
+from chimera.errors import ChimeraError
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,12 @@ class CrashCounter:
         Redis away: 0 (the run goes ahead; the task meets the outage itself).
         """
         try:
-            pipe = self._redis.pipeline()
-            pipe.incr(self._key(task_id))
-            pipe.expire(self._key(task_id), self._ttl_s)
-            started = int(pipe.execute()[0])
-        except RedisError as exc:
+            with redis_errors("INCR failed"):
+                pipe = self._redis.pipeline()
+                pipe.incr(self._key(task_id))
+                pipe.expire(self._key(task_id), self._ttl_s)
+                started = int(pipe.execute()[0])
+        except ChimeraError as exc:
             log.debug("cannot count the runs of %s: %s", task_id, exc)
             return 0
         return started - 1
@@ -58,15 +60,17 @@ class CrashCounter:
     def end(self, task_id: str) -> None:
         """The task finished (done or failed for good): its history no longer matters."""
         try:
-            self._redis.delete(self._key(task_id))
-        except RedisError as exc:  # it expires by itself
+            with redis_errors("DEL failed"):
+                self._redis.delete(self._key(task_id))
+        except ChimeraError as exc:  # it expires by itself
             log.debug("cannot clear the runs of %s: %s", task_id, exc)
 
     def put_back(self, task_id: str) -> None:
         """This run ended by asking to be retried later: take back its own count only."""
         try:
-            self._release(keys=[self._key(task_id)])
-        except RedisError as exc:  # it expires by itself
+            with redis_errors("DECR failed"):
+                self._release(keys=[self._key(task_id)])
+        except ChimeraError as exc:  # it expires by itself
             log.debug("cannot count down the runs of %s: %s", task_id, exc)
 
     @staticmethod

@@ -77,7 +77,7 @@ BRIDGE_RETRY_CAP_S: Final = 30.0
 
 # --- Celery ----------------------------------------------------------------------
 CELERY_QUEUE: Final = "chimera"
-# Threads: LLM turns are I/O-bound; see README "Worker pool" for the measurement.
+# Threads: LLM turns are I/O-bound; docs/performance.md ("Celery pool choice") has the measurement.
 CELERY_POOL: Final = "threads"
 CELERY_CONCURRENCY: Final = 32
 TASK_SOFT_TIME_LIMIT_S: Final = 240

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 
 from chimera.codec import encode
 from chimera.conversation.export import export_conversations
-from chimera.ids import conversation_id, run_id
+from chimera.events.ids import conversation_id, run_id
 from chimera.kafka.clients import make_producer, publish
 from chimera.models import AnalysisTask, ConversationRequest
 from chimera.settings import Settings

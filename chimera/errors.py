@@ -1,7 +1,9 @@
 """Chimera's one error tree.
 
-Library exceptions (redis, SQLAlchemy, kafka-python, the LLM SDKs) are translated
-into these where they are caught (``raise ... from exc``); code above an adapter
+Library exceptions are translated into these by one mapper per library
+(``chimera.db.errors.database_errors``, ``chimera.redis_errors.redis_errors``,
+``chimera.kafka.errors.kafka_errors``; each LLM adapter's single ``except`` with
+``chimera.llm.classify``), always ``raise ... from exc``; code above an adapter
 only ever catches ``ChimeraError`` subclasses.
 
 Whether a failure is worth retrying is a property of its class (``retryable``),
@@ -23,6 +25,8 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     │   ├── UnknownPrompt               an analysis prompt id we do not have
     │   └── ContextNotFound             analysis of a conversation that is not stored
     ├── NotFound                        a stored thing that does not exist
+    ├── DataRejected                    a store refused a value or command; permanent; dead-lettered
+    │   └── RecordTooLarge              Kafka refused a record for its size
     ├── ServiceUnavailable              a dependency is unreachable; retryable
     │   ├── RedisUnavailable
     │   ├── DatabaseUnavailable
@@ -48,6 +52,9 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     ├── AnalysisFailed                  every analysis of a run failed; dead-lettered
     ├── AnalysisAbandoned               re-driven too often without finishing
     ├── CrashLoop                       a task's runs keep dying with their worker
+    ├── Unrecoverable                   a failure ended the work for good (wraps it)
+    │   ├── LLMRefused                  ... an LLMPermanent one
+    │   └── RetriesExhausted            ... a retryable one that outlasted its retries
     └── StackError                      the local process stack failed
         └── PortInUse
 """
@@ -150,6 +157,19 @@ class ContextNotFound(InputError):
 
 class NotFound(ChimeraError):
     """Raised when a stored conversation, run or context does not exist."""
+
+
+class DataRejected(ChimeraError):
+    """Raised when Postgres, Redis or Kafka refuses what we sent as malformed (a NUL
+    in text, a number out of range, a broken constraint, a Redis WRONGTYPE or script
+    error): the same write fails the same way every time, so it is not retried and its
+    event is dead-lettered, where an outage would have been retried for ever."""
+
+    dlq_reason: ClassVar[str] = "data_rejected"
+
+
+class RecordTooLarge(DataRejected):
+    """Raised when the Kafka producer or broker refuses a record for its size."""
 
 
 # --- Dependencies ------------------------------------------------------------------
@@ -272,11 +292,40 @@ class AnalysisFailed(ChimeraError):
 class AnalysisAbandoned(ChimeraError):
     """Recorded when the reconciler gives up on an analysis event."""
 
+    dlq_reason: ClassVar[str] = "retries_exhausted"
+
 
 class CrashLoop(ChimeraError):
     """Raised (recorded) when a task's runs died with their worker too often to try again."""
 
     dlq_reason: ClassVar[str] = "worker_lost"
+
+
+class Unrecoverable(ChimeraError):
+    """Recorded when a failure ends a piece of work for good.
+
+    It wraps that failure (``cause``): records name the cause's class and message,
+    and this class says why the work ended (``dlq_reason``), so the reason is a
+    property of a class like every other dead-letter reason.
+    """
+
+    dlq_reason: ClassVar[str] = "error"
+
+    def __init__(self, cause: BaseException, **ids: Any) -> None:
+        super().__init__(cause.message if isinstance(cause, ChimeraError) else str(cause), **ids)
+        self.cause = cause
+
+
+class LLMRefused(Unrecoverable):
+    """Recorded when the LLM failed in a way no retry can fix (an ``LLMPermanent``)."""
+
+    dlq_reason = "llm_permanent"
+
+
+class RetriesExhausted(Unrecoverable):
+    """Recorded when a retryable failure outlasted its retries."""
+
+    dlq_reason = "retries_exhausted"
 
 
 class StackError(ChimeraError):

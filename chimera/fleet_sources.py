@@ -13,7 +13,8 @@ into Prometheus families.
   topic.
 
 A store that cannot be read raises :class:`~chimera.errors.DatabaseUnavailable`,
-:class:`~chimera.errors.RedisUnavailable` or :class:`~chimera.errors.KafkaUnavailable`.
+:class:`~chimera.errors.RedisUnavailable` or :class:`~chimera.errors.KafkaUnavailable`
+(or, for a refused command, :class:`~chimera.errors.DataRejected`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,15 @@ from dataclasses import dataclass, field
 import redis
 from kafka import TopicPartition
 from kafka.admin import OffsetSpec
-from kafka.errors import KafkaError
-from redis.exceptions import RedisError
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import defaults as d
+from chimera.db.errors import database_errors
 from chimera.db.tables import AnalysisRun, Conversation, Event, LLMCall
-from chimera.errors import DatabaseUnavailable, KafkaUnavailable, RedisUnavailable
 from chimera.kafka.clients import admin_client
+from chimera.kafka.errors import kafka_errors
 from chimera.llm.breaker import CLOSED, HALF_OPEN, OPEN
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
 #: Longest a single source may take to answer.
@@ -124,24 +124,19 @@ def read_db(engine: Engine, *, timeout_s: float = SOURCE_TIMEOUT_S) -> DbStats:
     )
     conversations = select(Conversation.status, func.count()).group_by(Conversation.status)
     events = select(Event.kind, Event.status, func.count()).group_by(Event.kind, Event.status)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("SET TRANSACTION READ ONLY"))
-            conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}"))
-            return DbStats(
-                llm=tuple(
-                    LLMTotals(p, m, s, int(n), int(i), int(o), float(c), float(lat) / 1000)
-                    for p, m, s, n, i, o, c, lat in conn.execute(llm)
-                ),
-                runs={(s, src): int(n) for s, src, n in conn.execute(runs)},
-                analysis_tasks={(a, s): int(n) for a, s, n in conn.execute(_ANALYSIS_TASKS)},
-                conversations={s: int(n) for s, n in conn.execute(conversations)},
-                events={(k, s): int(n) for k, s, n in conn.execute(events)},
-            )
-    except SQLAlchemyError as exc:
-        cause = getattr(exc, "orig", None) or exc
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise DatabaseUnavailable(f"cannot read the fleet figures: {first}") from exc
+    with database_errors("cannot read the fleet figures", brief=True), engine.begin() as conn:
+        conn.execute(text("SET TRANSACTION READ ONLY"))
+        conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}"))
+        return DbStats(
+            llm=tuple(
+                LLMTotals(p, m, s, int(n), int(i), int(o), float(c), float(lat) / 1000)
+                for p, m, s, n, i, o, c, lat in conn.execute(llm)
+            ),
+            runs={(s, src): int(n) for s, src, n in conn.execute(runs)},
+            analysis_tasks={(a, s): int(n) for a, s, n in conn.execute(_ANALYSIS_TASKS)},
+            conversations={s: int(n) for s, n in conn.execute(conversations)},
+            events={(k, s): int(n) for k, s, n in conn.execute(events)},
+        )
 
 
 # --- Redis -----------------------------------------------------------------------------
@@ -153,7 +148,7 @@ def read_redis(state: redis.Redis, broker: redis.Redis, settings: Settings) -> R
     beat_prefix = settings.redis_key(d.KEY_HEARTBEAT, "")
     queue = settings.redis_key_prefix + settings.celery_queue
     queue_keys = [queue] + [f"{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS]
-    try:
+    with redis_errors("cannot read the fleet figures from Redis"):
         breaker_keys = sorted(state.scan_iter(match=_glob(breaker_prefix) + "*", count=1_000))
         beat_keys = list(state.scan_iter(match=_glob(beat_prefix) + "*", count=1_000))
         pipe = state.pipeline(transaction=False)
@@ -166,8 +161,6 @@ def read_redis(state: redis.Redis, broker: redis.Redis, settings: Settings) -> R
             qpipe.llen(key)
         qpipe.hlen(settings.redis_key_prefix + _UNACKED_KEY)
         *lengths, unacked = qpipe.execute()
-    except RedisError as exc:
-        raise RedisUnavailable(f"cannot read the fleet figures from Redis: {exc}") from exc
     now_ms = int(server_time[0]) * 1000 + int(server_time[1]) // 1000
     breakers: dict[tuple[str, str], str] = {}
     for key, fields in zip(breaker_keys, hashes, strict=True):
@@ -201,25 +194,25 @@ def read_kafka(settings: Settings, *, timeout_s: float = SOURCE_TIMEOUT_S) -> Ka
     inputs = [settings.topic_conversation_new, settings.topic_analysis_tasks]
     dlqs = [settings.topic_conversation_dlq, settings.topic_analysis_dlq]
     group = settings.kafka_consumer_group_id
-    with admin_client(settings, timeout_ms=int(timeout_s * 1000)) as admin:
-        try:
-            described = admin.describe_topics(inputs + dlqs)
-            parts = [
-                TopicPartition(t["name"], p["partition_index"])
-                for t in described
-                if t["error_code"] == 0
-                for p in t["partitions"]
-            ]
-            if not parts:
-                return KafkaStats()
-            latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in parts})
-            earliest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in parts})
-            input_parts = [tp for tp in parts if tp.topic in inputs]
-            committed = (
-                admin.list_group_offsets({group: input_parts}).get(group, {}) if input_parts else {}
-            )
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"cannot read Kafka offsets: {exc}") from exc
+    with (
+        admin_client(settings, timeout_ms=int(timeout_s * 1000)) as admin,
+        kafka_errors("cannot read Kafka offsets"),
+    ):
+        described = admin.describe_topics(inputs + dlqs)
+        parts = [
+            TopicPartition(t["name"], p["partition_index"])
+            for t in described
+            if t["error_code"] == 0
+            for p in t["partitions"]
+        ]
+        if not parts:
+            return KafkaStats()
+        latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in parts})
+        earliest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in parts})
+        input_parts = [tp for tp in parts if tp.topic in inputs]
+        committed = (
+            admin.list_group_offsets({group: input_parts}).get(group, {}) if input_parts else {}
+        )
     lag: dict[str, int] = {}
     dlq: dict[str, int] = {}
     for tp in parts:

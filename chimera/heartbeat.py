@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import RedisError
 
 from chimera import defaults as d
-from chimera.errors import RedisUnavailable
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
 
@@ -51,24 +50,20 @@ def beat(
     """Record that ``component`` (one ``instance`` of it) is alive now."""
     ttl = ttl_s or settings.heartbeat_interval_s * 3
     value = {"at": at or time.time(), "pid": os.getpid(), "host": socket.gethostname()}
-    try:
+    with redis_errors(f"cannot write the {component} heartbeat"):
         client.set(
             _key(settings, component, instance),
             json.dumps(value | info),
             px=int(ttl * 1000),
         )
-    except RedisError as exc:
-        raise RedisUnavailable(f"cannot write the {component} heartbeat: {exc}") from exc
 
 
 def read(client: redis.Redis, settings: Settings, component: str) -> list[Heartbeat]:
     """Every live heartbeat of ``component``, newest first."""
     pattern = _key(settings, component) + "*"
-    try:
+    with redis_errors(f"cannot read the {component} heartbeats"):
         keys = sorted(client.scan_iter(match=pattern, count=100))
         values = client.mget(keys) if keys else []
-    except RedisError as exc:
-        raise RedisUnavailable(f"cannot read the {component} heartbeats: {exc}") from exc
     beats = []
     base = _key(settings, component)
     for key, raw in zip(keys, values, strict=True):

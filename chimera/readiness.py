@@ -28,13 +28,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.errors import KafkaError
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import heartbeat
-from chimera.errors import ChimeraError, DatabaseUnavailable, KafkaUnavailable, WorkerUnavailable
+from chimera.db.errors import database_errors
+from chimera.errors import ChimeraError, WorkerUnavailable
 from chimera.kafka.clients import admin_client
+from chimera.kafka.errors import kafka_errors
 from chimera.redaction import redactor_for
 from chimera.redis_client import make_redis, ping
 from chimera.settings import Settings
@@ -178,24 +178,23 @@ class Readiness:
         return f"PONG from {kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
     def check_postgres(self) -> str:
-        try:
-            with self._engine.begin() as conn:
-                timeout_ms = int(self.timeout_s * 1000)
-                conn.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
-                conn.execute(text("SELECT 1")).scalar_one()
-        except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            raise DatabaseUnavailable(f"Postgres does not answer: {_first_line(cause)}") from exc
+        with (
+            database_errors("Postgres does not answer", brief=True),
+            self._engine.begin() as conn,
+        ):
+            timeout_ms = int(self.timeout_s * 1000)
+            conn.execute(text(f"SET LOCAL statement_timeout = {timeout_ms}"))
+            conn.execute(text("SELECT 1")).scalar_one()
         return f"SELECT 1 on {self._engine.url.render_as_string(hide_password=True)}"
 
     def check_kafka(self) -> str:
         # Within the check's own timeout, so the report names the cause, not a timeout.
         budget_ms = int(self.timeout_s * 750)
-        with admin_client(self.settings, timeout_ms=budget_ms) as admin:
-            try:
-                topics = set(admin.list_topics())
-            except KafkaError as exc:
-                raise KafkaUnavailable(f"Kafka metadata request failed: {exc}") from exc
+        with (
+            admin_client(self.settings, timeout_ms=budget_ms) as admin,
+            kafka_errors("Kafka metadata request failed"),
+        ):
+            topics = set(admin.list_topics())
         wanted = (self.settings.topic_conversation_new, self.settings.topic_analysis_tasks)
         missing = [t for t in wanted if t not in topics]
         note = f", missing input topics: {', '.join(missing)}" if missing else ""

@@ -7,9 +7,9 @@ from typing import Any
 
 import redis
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
-from chimera.errors import RedisUnavailable
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 from chimera.settings_values import redact_url
 
@@ -28,12 +28,10 @@ def make_redis(settings: Settings, *, db: int | None = None) -> redis.Redis:
 
 def ping(client: redis.Redis) -> None:
     """Raise ``RedisUnavailable`` unless Redis answers PING."""
-    try:
+    kwargs = client.connection_pool.connection_kwargs
+    where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+    with redis_errors(f"Redis at {redact_url(where)} does not answer"):
         client.ping()
-    except RedisError as exc:
-        kwargs = client.connection_pool.connection_kwargs
-        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
-        raise RedisUnavailable(f"Redis at {redact_url(where)} does not answer: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -14,27 +14,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
 import redis
-from kafka import TopicPartition
 from sqlalchemy import Engine, text
 
-from chimera.kafka.clients import make_consumer
 from chimera.settings import Settings
 from soak.faults import PROCESS_FAULTS, FaultRecord
+from soak.memory import memory_slopes
 from soak.monitor import Sample, UnexpectedExit
-from soak.workload import POISON_HEADER, Record
-
-#: A lifetime's first samples are start-up (imports, pools, caches), not a trend.
-WARMUP_S = 60.0
-MIN_SAMPLES = 5
-MIN_SPAN_EVENTS = 50
+from soak.outputs import dead_letters, output_counts, sample_ids
+from soak.workload import Record
 
 
 def build(
@@ -63,8 +56,8 @@ def build(
         duplicates = _duplicates(conn)
         llm = _llm_calls(conn, faults)
         results = _results(conn)
-    dlq = _dead_letters(settings, placed, poison, inbox)
-    outputs = _outputs(settings)
+    dlq = dead_letters(settings, placed, poison, inbox)
+    outputs = output_counts(settings)
     report = {
         "options": options,
         "timing": timing,
@@ -123,20 +116,15 @@ def _outcome(conn: Any, valid: dict[str | None, Record], inbox: dict[str, Any]) 
         "done": statuses.get("done", 0),
         "dead_lettered": statuses.get("dead_lettered", 0),
         "lost": lost,
-        "missing_from_inbox": _sample_ids(missing),
+        "missing_from_inbox": sample_ids(missing),
         "stuck": {s: statuses.get(s, 0) for s in ("received", "dispatched")},
-        "stuck_ids": _sample_ids(stuck),
-        "done_without_result": _sample_ids(without_result),
+        "stuck_ids": sample_ids(stuck),
+        "done_without_result": sample_ids(without_result),
         "inbox_rows_not_published": len(set(inbox) - set(valid)),
         "reconciler_attempts": dict(
             sorted(Counter(int(inbox[e].attempts) for e in valid if e in inbox).items())
         ),
     }
-
-
-def _sample_ids(ids: Iterable[Any], n: int = 10) -> dict[str, Any]:
-    ids = list(ids)
-    return {"count": len(ids), "first": [str(i) for i in ids[:n]]}
 
 
 def _results(conn: Any) -> dict[str, Any]:
@@ -199,8 +187,8 @@ def _duplicates(conn: Any) -> dict[str, Any]:
         "conversations_per_event_gt1": conversations,
         "analysis_runs_per_event_gt1": runs,
         "turns_per_index_gt1": same_index,
-        "conversations_with_repeated_turns": _sample_ids(repeated),
-        "completed_with_turn_gaps": _sample_ids(gap_ids),
+        "conversations_with_repeated_turns": sample_ids(repeated),
+        "completed_with_turn_gaps": sample_ids(gap_ids),
         "total": conversations + runs + same_index + len(repeated) + len(gap_ids),
     }
 
@@ -269,124 +257,7 @@ def _sim_summary(sim: dict[str, Any] | None, llm: dict[str, Any]) -> dict[str, A
     }
 
 
-# --- Kafka --------------------------------------------------------------------------------
-
-
-def _read_topics(settings: Settings, topics: list[str]) -> list[Any]:
-    consumer = make_consumer(settings, fetch_max_wait_ms=200)
-    try:
-        parts = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or [])
-        ]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        records: list[Any] = []
-        idle = 0
-        while idle < 3:
-            batch = consumer.poll(timeout_ms=1000, max_records=5000)
-            got = [r for rs in batch.values() for r in rs]
-            records += got
-            idle = 0 if got else idle + 1
-        return records
-    finally:
-        consumer.close()
-
-
-def _header(record: Any, name: str) -> str:
-    for key, value in record.headers or []:
-        if key == name:
-            return bytes(value).decode(errors="replace")
-    return ""
-
-
-def _dead_letters(
-    settings: Settings,
-    placed: dict[tuple[str, int, int], Record],
-    poison: list[Record],
-    inbox: dict[str, Any],
-) -> dict[str, Any]:
-    """Poison records are matched to their dead letters by where the broker put them."""
-    records = _read_topics(settings, [settings.topic_conversation_dlq, settings.topic_analysis_dlq])
-    reasons: dict[str, Counter[str]] = defaultdict(Counter)
-    letters: Counter[str] = Counter()
-    wrong: list[str] = []
-    headers_lost = 0
-    event_ids: Counter[str] = Counter()
-    for r in records:
-        reason = _header(r, "x-dlq-reason")
-        reasons[r.topic][reason] += 1
-        where = (
-            _header(r, "x-original-topic"),
-            _int(_header(r, "x-original-partition")),
-            _int(_header(r, "x-original-offset")),
-        )
-        original = placed.get(where)
-        if original is not None and original.kind == "poison":
-            tag = original.poison_tag or ""
-            letters[tag] += 1
-            if reason != original.poison:
-                wrong.append(f"{tag}: {reason} (expected {original.poison})")
-            if _header(r, POISON_HEADER) != tag:
-                headers_lost += 1
-        else:
-            event_ids[_header(r, "x-event-id")] += 1
-    missing = [p.poison_tag for p in poison if p.poison_tag not in letters]
-    done_but_dlq = [e for e in event_ids if e in inbox and inbox[e].status == "done"]
-    dead_not_in_dlq = [
-        e for e, row in inbox.items() if row.status == "dead_lettered" and e not in event_ids
-    ]
-    return {
-        "dlq_records": {t: dict(c) for t, c in reasons.items()},
-        "poison": {
-            "published": len(poison),
-            "dead_lettered": len(poison) - len(missing),
-            "missing": missing[:10],
-            "missing_count": len(missing),
-            "wrong_reason": wrong[:10],
-            "repeated": sum(n - 1 for n in letters.values() if n > 1),
-            "original_headers_lost": headers_lost,
-        },
-        "valid_events_in_dlq": len(event_ids),
-        "valid_events_repeated_in_dlq": sum(n - 1 for n in event_ids.values() if n > 1),
-        "done_but_in_dlq": _sample_ids(done_but_dlq),
-        "dead_lettered_not_in_dlq": _sample_ids(dead_not_in_dlq),
-    }
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return -1
-
-
-def _outputs(settings: Settings) -> dict[str, Any]:
-    """Completion messages per input event (more than one: published again)."""
-    out: dict[str, Any] = {}
-    for topic in (settings.topic_conversation_completed, settings.topic_analysis_completed):
-        per_event: Counter[str] = Counter()
-        types: Counter[str] = Counter()
-        for r in _read_topics(settings, [topic]):
-            try:
-                body = json.loads(r.value)
-            except (TypeError, ValueError):
-                continue
-            per_event[str(body.get("source_event_id") or body.get("conversation_id"))] += 1
-            types[str(body.get("event_type"))] += 1
-        out[topic] = {
-            "messages": sum(per_event.values()),
-            "events": len(per_event),
-            "by_type": dict(types),
-            "events_with_more_than_one": sum(1 for n in per_event.values() if n > 1),
-        }
-    return out
-
-
-# --- Redis ---------------------------------------------------------------------------------
-
-
+# --- Redis
 def _residue(settings: Settings) -> dict[str, Any]:
     """What is left in Redis once everything settled (queues, unacked, locks)."""
     prefix = settings.redis_key_prefix
@@ -410,55 +281,6 @@ def _residue(settings: Settings) -> dict[str, Any]:
             state.close()
     except redis.RedisError as exc:
         out["error"] = str(exc)
-    return out
-
-
-# --- memory -------------------------------------------------------------------------------
-
-
-def _slope(xs: list[float], ys: list[float]) -> float:
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-
-
-def memory_slopes(samples: list[Sample]) -> dict[str, Any]:
-    """Per component and lifetime: MB per 1,000 events (settled; accepted for the bridge)."""
-    lifetimes: dict[tuple[str, int], list[tuple[float, float, float]]] = defaultdict(list)
-    for s in samples:
-        for name, (pid, mb) in s.rss_mb.items():
-            x = s.accepted if name == "bridge" else s.settled
-            lifetimes[(name, pid)].append((s.at, float(x), mb))
-    out: dict[str, Any] = {}
-    for (name, pid), points in sorted(lifetimes.items()):
-        entry = out.setdefault(name, {"lifetimes": [], "slope_mb_per_1000_events": None})
-        steady = [p for p in points if p[0] - points[0][0] >= WARMUP_S]
-        life: dict[str, Any] = {
-            "pid": pid,
-            "samples": len(points),
-            "seconds": round(points[-1][0] - points[0][0], 1),
-            "first_mb": round(points[0][2], 1),
-            "last_mb": round(points[-1][2], 1),
-            "peak_mb": round(max(p[2] for p in points), 1),
-            "slope_mb_per_1000_events": None,
-        }
-        if steady:
-            span = steady[-1][1] - steady[0][1]
-            life["events"] = int(span)
-            if len(steady) >= MIN_SAMPLES and span >= MIN_SPAN_EVENTS:
-                slope = _slope([p[1] / 1000 for p in steady], [p[2] for p in steady])
-                life["slope_mb_per_1000_events"] = round(slope, 3)
-        entry["lifetimes"].append(life)
-    for entry in out.values():
-        measured = [lf for lf in entry["lifetimes"] if lf["slope_mb_per_1000_events"] is not None]
-        weight = sum(lf["events"] for lf in measured)
-        if weight:
-            entry["slope_mb_per_1000_events"] = round(
-                sum(lf["slope_mb_per_1000_events"] * lf["events"] for lf in measured) / weight, 3
-            )
     return out
 
 

@@ -12,43 +12,28 @@ from typing import Any
 
 from celery import Task, chord, shared_task
 
-from chimera import defaults as d
-from chimera.analysis.runner import PartResult
-from chimera.crashes import CrashCounter
-from chimera.errors import ChimeraError, CrashLoop, LLMRetryable, ServiceUnavailable
-from chimera.models import ANALYSIS_KINDS
-from chimera.retry import compute_backoff
-from tasks.policy import MAX_PLUMBING_RETRIES, counted_run, plumbing_retry
-from tasks.runtime import Runtime, runtime
+from chimera.analysis.decisions import PartDone, attempt_part, dispatch
+from chimera.decisions import RetryLLM, RetryPlumbing
+from chimera.errors import ServiceUnavailable
+from chimera.events.ids import aggregate_task_id, part_task_id
+from tasks.policy import counted_run, plumbing_retries_left, plumbing_retry
+from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
-
-
-def part_task_id(run: str, kind: str) -> str:
-    return f"{run}:{kind}"
-
-
-def aggregate_task_id(run: str) -> str:
-    return f"{run}:aggregate"
 
 
 @shared_task(name="chimera.analysis.start", bind=True, acks_late=True, ignore_result=True)
 def start(self: Task, event_id: str, resume: bool = False) -> None:
     """Check the event and send its chord (once, unless ``resume``: the reconciler
     re-sends a chord that was lost; stored results keep it from paying twice)."""
-    service = runtime().analysis
     try:
-        prepared = service.start(event_id)
-        if prepared is None:
-            return
-        if not service.parts.mark_sent(prepared.run_id) and not resume:
-            return
+        send = dispatch(runtime().analysis, event_id, resume=resume)
     except ServiceUnavailable as exc:
         raise plumbing_retry(self, exc) from exc
-    run = prepared.run_id
-    header = [
-        part.si(event_id, kind).set(task_id=part_task_id(run, kind)) for kind in ANALYSIS_KINDS
-    ]
+    if send is None:
+        return
+    run = send.run_id
+    header = [part.si(event_id, kind).set(task_id=part_task_id(run, kind)) for kind in send.kinds]
     chord(header)(aggregate.s(event_id).set(task_id=aggregate_task_id(run)))
     log.info("analysis %s: chord of %d sent for event %s", run, len(header), event_id)
 
@@ -56,42 +41,31 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
 # max_retries=None: CHIMERA_ANALYSIS_MAX_RETRIES bounds the LLM retries, not Celery's 3.
 @shared_task(name="chimera.analysis.part", bind=True, acks_late=True, max_retries=None)
 def part(self: Task, event_id: str, kind: str, attempt: int = 1) -> dict[str, Any]:
-    """One analysis: its result, ok or error; retried while the failure may pass.  One
-    whose runs keep dying with their worker reports an error instead of running again."""
+    """One analysis: its result, ok or error, or a retry
+    (``chimera.analysis.decisions.attempt_part`` decides)."""
     rt = runtime()
     with counted_run(self, rt.crashes) as crashes:
-        if CrashCounter.exhausted(crashes):
-            error = CrashLoop(f"{kind} died with its worker {crashes} times", event_id=event_id)
-            return _give_up(event_id, kind, error, attempt)
-        return _part(self, rt, event_id, kind, attempt)
-
-
-def _part(self: Task, rt: Runtime, event_id: str, kind: str, attempt: int) -> dict[str, Any]:
-    service = rt.analysis
-    try:
-        return service.run_part(event_id, kind, attempt=attempt).to_dict()
-    except LLMRetryable as exc:
-        if attempt > rt.settings.analysis_max_retries:
-            return _give_up(event_id, kind, exc, attempt)
-        delay = compute_backoff(
-            attempt, base_s=1.0, cap_s=d.ANALYSIS_RETRY_CAP_S, server_hint_s=exc.retry_after_s
+        decision = attempt_part(
+            rt.analysis,
+            event_id,
+            kind,
+            attempt=attempt,
+            crashes=crashes,
+            plumbing_retries_left=plumbing_retries_left(self),
         )
-        log.info("analysis %s of %s: %s; retry in %.1fs", kind, event_id, exc, delay)
-        service.waiting_to_retry(event_id, kind, delay)
-        raise self.retry(
-            args=(event_id, kind),
-            kwargs={"attempt": attempt + 1},
-            exc=exc,
-            countdown=delay,
-            max_retries=None,
-        ) from exc
-    except ServiceUnavailable as exc:
-        if self.request.retries >= MAX_PLUMBING_RETRIES:
-            return _give_up(event_id, kind, exc, attempt)
-        raise plumbing_retry(self, exc) from exc
-    except Exception as exc:  # an analysis reports; it never breaks its chord
-        log.exception("analysis %s of %s failed unexpectedly", kind, event_id)
-        return _give_up(event_id, kind, exc, attempt)
+        match decision:
+            case PartDone(result=result):
+                return result
+            case RetryLLM(countdown_s=delay, error=exc):
+                raise self.retry(
+                    args=(event_id, kind),
+                    kwargs={"attempt": attempt + 1},
+                    exc=exc,
+                    countdown=delay,
+                    max_retries=None,
+                ) from exc
+            case RetryPlumbing(error=exc):
+                raise plumbing_retry(self, exc) from exc
 
 
 @shared_task(name="chimera.analysis.aggregate", bind=True, acks_late=True, ignore_result=True)
@@ -101,13 +75,3 @@ def aggregate(self: Task, results: list[dict[str, Any]], event_id: str) -> str:
         return runtime().analysis.finish(event_id, results).status
     except ServiceUnavailable as exc:
         raise plumbing_retry(self, exc) from exc
-
-
-def _give_up(event_id: str, kind: str, exc: BaseException, attempt: int) -> dict[str, Any]:
-    try:
-        kept = runtime().analysis.give_up_part(event_id, kind, exc, attempts=attempt)
-    except ChimeraError:  # the store is away too: report without keeping
-        kept = PartResult(
-            kind, "error", f"{kind}.v1", error_class=type(exc).__name__, error=str(exc)[:500]
-        )
-    return kept.to_dict()

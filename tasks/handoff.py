@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 
 from chimera import tracing
-from chimera.ids import handoff_task_id
+from chimera.events.ids import handoff_task_id
 
 #: Event kind -> the task that starts its work.
 HANDOFF_TASKS = {

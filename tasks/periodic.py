@@ -7,11 +7,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from chimera.analysis.reconcile import reconcile_analyses
-from chimera.conversation.reconcile import ReconcileReport, Redrive
-from chimera.conversation.reconcile import reconcile as reconcile_events
 from chimera.conversation.topic_queue import TopicQueue
 from chimera.errors import ServiceUnavailable
+from chimera.events.reconcile import ReconcileReport, Redrive, Workflow
+from chimera.events.reconcile import reconcile as reconcile_events
 from tasks.handoff import send_handoff
 from tasks.runtime import Runtime, runtime
 
@@ -28,7 +27,7 @@ def drain_topics(self: Task) -> dict[str, Any]:
         report = queue.drain(
             rt.inbox,
             lambda event_id: send_handoff(self.app, "conversation", event_id),
-            running=rt.conversations.repo.running_count(),
+            running=rt.conversations.running(),
         )
     except ServiceUnavailable as exc:
         # Items already moved stay in the processing list: the next drain
@@ -71,40 +70,22 @@ def reconcile(self: Task) -> dict[str, Any]:
         )
 
     try:
-        reports = _reconcile_all(rt, redrive, redrive_analysis)
+        report = _reconcile_all(rt, redrive, redrive_analysis)
     except ServiceUnavailable as exc:
         # The next round (RECONCILE_INTERVAL_S) tries again; nothing was half-done:
         # each event's re-drive is one inbox update and one task sent.
         log.warning("reconcile: round cut short, next round retries: %s", exc)
         return {"skipped": str(exc)}
-    return {
-        "checked": sum(r.checked for r in reports),
-        "redriven": sum(len(r.redriven) for r in reports),
-        "repaired": sum(len(r.repaired) for r in reports),
-        "progressing": sum(r.progressing for r in reports),
-        "given_up": sum(len(r.given_up) for r in reports),
-    }
+    return report.as_dict()
 
 
-def _reconcile_all(
-    rt: Runtime, redrive: Redrive, redrive_analysis: Redrive
-) -> list[ReconcileReport]:
-    engine = rt.conversations
-    return [
-        reconcile_events(
-            rt.settings,
-            inbox=rt.inbox,
-            store=engine.store,
-            repo=engine.repo,
-            redrive=redrive,
-            give_up=engine.abandon,
-        ),
-        reconcile_analyses(
-            rt.settings,
-            inbox=rt.inbox,
-            runs=rt.analysis.runs,
-            parts=rt.analysis.parts,
-            redrive=redrive_analysis,
-            give_up=rt.analysis.abandon,
-        ),
-    ]
+def _reconcile_all(rt: Runtime, redrive: Redrive, redrive_analysis: Redrive) -> ReconcileReport:
+    conversations, analysis = rt.conversations, rt.analysis
+    return reconcile_events(
+        rt.settings,
+        rt.inbox,
+        [
+            Workflow("conversation", conversations.judge_stuck, redrive, conversations.abandon),
+            Workflow("analysis", analysis.judge_stuck, redrive_analysis, analysis.abandon),
+        ],
+    )

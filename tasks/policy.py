@@ -17,10 +17,15 @@ MAX_PLUMBING_RETRIES = 100
 
 def plumbing_retry(task: Task, exc: BaseException) -> BaseException:
     """The retry to raise for ``exc`` (or ``exc`` itself once the retries are spent)."""
-    if task.request.retries >= MAX_PLUMBING_RETRIES:
+    if not plumbing_retries_left(task):
         return exc
     delay = compute_backoff(task.request.retries + 1, base_s=0.2, cap_s=30.0)
     return task.retry(exc=exc, countdown=delay, max_retries=MAX_PLUMBING_RETRIES)  # type: ignore[no-any-return]
+
+
+def plumbing_retries_left(task: Task) -> bool:
+    """Whether ``plumbing_retry`` would still retry (rather than give ``exc`` back)."""
+    return bool(task.request.retries < MAX_PLUMBING_RETRIES)
 
 
 @contextlib.contextmanager

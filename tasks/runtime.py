@@ -21,11 +21,11 @@ from chimera.analysis.service import AnalysisService
 from chimera.analysis.store import PartStore
 from chimera.conversation.engine import ConversationEngine
 from chimera.conversation.repository import ConversationRepository
-from chimera.conversation.sink import KafkaEventSink
 from chimera.conversation.store import StateStore
 from chimera.crashes import CrashCounter
 from chimera.db.engine import make_engine
-from chimera.inbox import Inbox
+from chimera.events.inbox import Inbox
+from chimera.events.sink import KafkaEventSink
 from chimera.kafka.clients import make_producer
 from chimera.llm.client import LLMClient
 from chimera.llm.registry import build_client

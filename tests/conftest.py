@@ -250,7 +250,7 @@ def kafka_topics(kafka_broker: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def session_sim() -> Iterator[Any]:
     """The simulator the session's settings point every provider at."""
-    from chimera.sim import SimConfig, Simulator
+    from llmsim import SimConfig, Simulator
 
     with Simulator(SimConfig(port=SIM_PORT, seed=11, timeout_fault_delay_s=5.0)) as sim:
         yield sim

@@ -34,8 +34,9 @@ from chimera.errors import ConfigError
 from chimera.exposure import check_bind, check_ray_settings
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, env_var_for, load_settings
-from chimera.stack import control
+from chimera.stack import starters
 from chimera.stack import web as stack_web
+from llmsim.cli import sim as llmsim_command
 from tests.chimera.test_cli import chimera
 from tests.conftest import delete_keys
 
@@ -57,7 +58,8 @@ ONE_SHOTS = ("migrate", "kafka-topics")
 #: The processes that need the schema, the topics and every store.
 APP = ("worker", "beat", "bridge", "web")
 OPTIONAL = {"ray-head": "ray", "sim": "sim"}
-CHIMERA = (*ONE_SHOTS, *APP, "flower", *OPTIONAL)
+#: The services of the Chimera image (the simulator has an image of its own).
+CHIMERA = (*ONE_SHOTS, *APP, "flower", "ray-head")
 LONG_RUNNING = (*INFRA, *APP, "flower", *OPTIONAL)
 #: Where a container listens (compared, never bound here).
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104
@@ -283,7 +285,7 @@ def test_redis_keeps_an_append_only_file_and_never_evicts() -> None:
 
 def test_the_worker_runs_the_local_stack_command_on_threads() -> None:
     settings = Settings(**settings_defaults("log_level"))
-    expected = normalized(control._celery_argv(settings, "worker"))
+    expected = normalized(starters.celery_argv(settings, "worker"))
     actual = normalized(command("worker"))
     # Only the node name differs: the stack's names its pid, a container its hostname.
     assert without_option(actual, "--hostname") == without_option(expected, "--hostname")
@@ -299,7 +301,7 @@ def test_the_worker_runs_the_local_stack_command_on_threads() -> None:
 
 def test_beat_runs_the_local_stack_command() -> None:
     settings = Settings(**settings_defaults("log_level"))
-    assert normalized(command("beat")) == normalized(control._celery_argv(settings, "beat"))
+    assert normalized(command("beat")) == normalized(starters.celery_argv(settings, "beat"))
     assert SERVICES["beat"]["deploy"]["replicas"] == 1
     state_dir = SERVICES["beat"]["environment"]["CHIMERA_STATE_DIR"]
     assert [f"beat-state:{state_dir}"] == SERVICES["beat"]["volumes"]
@@ -341,7 +343,7 @@ def test_the_web_app_listens_where_its_settings_say_and_only_with_a_token() -> N
 
 
 def test_the_bridge_runs_the_documented_command() -> None:
-    # The stack starts `sys.executable -m bridges` (chimera/stack/control.py).
+    # The stack starts `sys.executable -m bridges` (chimera/stack/starters.py).
     assert command("bridge") == ["python", "-m", "bridges"]
     assert importlib.util.find_spec("bridges.__main__") is not None
 
@@ -383,8 +385,30 @@ def test_the_one_shot_jobs_are_chimera_commands() -> None:
     assert command("migrate") == ["python", "-m", "chimera", "db", "upgrade"]
     assert cli_context(command("migrate")[3:]).params == {"revision": "head"}
     assert command("kafka-topics") == ["python", "-m", "chimera", "kafka", "create-topics"]
-    sim = cli_context(command("sim")[3:])
-    assert (sim.params["host"], sim.params["port"]) == (ANY_ADDRESS, 8089)
+    assert "sim" not in cli.commands, "the simulator is llmsim's, not a chimera command"
+
+
+def llmsim_params(argv: list[str]) -> dict[str, Any]:
+    """``python -m llmsim ARGS`` parsed the way its CLI does, without running it."""
+    assert argv[1:3] == ["-m", "llmsim"], argv
+    return llmsim_command.make_context("llmsim", argv[3:]).params
+
+
+def test_the_simulator_runs_the_local_stack_command_from_its_own_image() -> None:
+    sim = SERVICES["sim"]
+    assert sim["build"] == {"context": ".", "dockerfile": "Dockerfile", "target": "sim"}
+    assert sim["image"] != SERVICES["web"]["image"]
+    # It reads no Chimera setting: no .env, no secret.
+    assert "env_file" not in sim and "environment" not in sim
+    argv = command("sim")
+    assert argv[0] == "python"
+    # The stack's command line (chimera/stack/starters.py), bound to every interface.
+    pacing = settings_defaults("sim_ttft_ms", "sim_ms_per_token")
+    settings = Settings(sim_host=ANY_ADDRESS, sim_port=8089, **pacing)
+    assert llmsim_params(argv) == llmsim_params(starters.sim_argv(settings))
+    assert llmsim_params(argv)["port"] == 8089
+    assert "http://127.0.0.1:8089/_sim/health" in check_code("sim")
+    assert importlib.util.find_spec("llmsim.__main__") is not None
 
 
 def test_the_ray_head_serves_the_web_app_a_ray_client() -> None:
@@ -636,11 +660,35 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return out
 
 
+def dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """The Dockerfile's instructions by build stage (``FROM ... AS name``), each stage's
+    starting with its FROM; the global ARGs before the first FROM under ``""``."""
+    stages: dict[str, list[tuple[str, str]]] = {"": []}
+    name = ""
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "FROM":
+            words = rest.split()
+            assert len(words) == 3 and words[1].upper() == "AS", f"unnamed stage: FROM {rest}"
+            name = words[2]
+            stages[name] = []
+        stages[name].append((keyword, rest))
+    return stages
+
+
+def production_instructions() -> list[tuple[str, str]]:
+    """What a plain ``docker build`` runs: the last stage, after the stages it is built on."""
+    stages = dockerfile_stages()
+    chain = [list(stages)[-1]]
+    while (parent := stages[chain[0]][0][1].split()[0]) in stages:
+        chain.insert(0, parent)
+    return stages[""] + [i for name in chain for i in stages[name]]
+
+
 def test_the_dockerfile_builds_one_slim_non_root_image_that_runs_the_web_app() -> None:
-    instructions = dockerfile_instructions()
+    instructions = production_instructions()
     keywords = [k for k, _ in instructions]
     args = dict(r.split("=", 1) for k, r in instructions if k == "ARG" and "=" in r)
-    base = next(r for k, r in instructions if k == "FROM")
+    base = next(r for k, r in instructions if k == "FROM").split()[0]
     base = args.get(base.strip("${}"), base)
     assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", base), base
     runs = [r for k, r in instructions if k == "RUN"]
@@ -669,6 +717,26 @@ def test_the_dockerfile_builds_one_slim_non_root_image_that_runs_the_web_app() -
     assert f"CHIMERA_STATE_DIR={SERVICES['beat']['environment']['CHIMERA_STATE_DIR']}" in env
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".env" in ignored and ".env.*" in ignored
+
+
+def test_the_simulator_is_in_its_own_build_target_never_in_the_production_image() -> None:
+    stages = dockerfile_stages()
+    assert list(stages)[-1] == "production", "a plain `docker build` must be production"
+    production = production_instructions()
+    assert not any("llmsim" in r for k, r in production if k in ("COPY", "ADD", "RUN"))
+    sim = stages["sim"]
+    assert sim[0] == ("FROM", "base AS sim")
+    assert [r for k, r in sim if k in ("COPY", "ADD")] == ["llmsim/ ./llmsim/"]
+    user = [r for k, r in sim if k == "USER"]
+    assert user == [r for k, r in production if k == "USER"], "the same unprivileged user"
+    cmd = json.loads(next(r for k, r in sim if k == "CMD"))
+    assert cmd[:3] == ["python", "-m", "llmsim"] and llmsim_params(cmd)["host"] == "127.0.0.1"
+    # The build context has llmsim/ for the sim target to copy.
+    ignored = [
+        line.strip().strip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+    ]
+    assert "llmsim" not in ignored
+    assert SERVICES["sim"]["build"]["target"] == "sim"
 
 
 def pins(path: Path) -> dict[str, str]:

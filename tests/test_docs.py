@@ -18,7 +18,7 @@ import pytest
 
 from chimera import errors
 from chimera.codec import decode_event
-from chimera.kafka.dlq import DeadLetter
+from chimera.events.deadletters import DeadLetter
 from chimera.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -71,7 +71,7 @@ def one_run(stack: Stack, *, via_bridge: bool, latency_ms: float, timeout_s: flo
     """One analysis until its row exists.  The row cannot exist before ``latency_ms``:
     polling starts just before, to keep the bench's own load off the cores meanwhile."""
     from chimera.codec import payload_hash
-    from chimera.ids import run_id
+    from chimera.events.ids import run_id
     from tasks.handoff import send_handoff
 
     event: dict[str, Any] = {

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
 
+from chimera.db.errors import database_errors
 from chimera.db.tables import ConversationTurn
-from chimera.errors import ContextNotFound, DatabaseUnavailable
+from chimera.errors import ContextNotFound
 from chimera.llm.client import CHARS_PER_TOKEN
 from chimera.models.analysis import AnalysisFields, Segment
 
@@ -58,11 +58,8 @@ def stored_segments(engine: Engine, context_id: str) -> tuple[Segment, ...]:
         .where(ConversationTurn.conversation_id == context_id)
         .order_by(ConversationTurn.turn_index)
     )
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot read conversation {context_id}: {exc}") from exc
+    with database_errors(f"cannot read conversation {context_id}"), engine.connect() as conn:
+        rows = conn.execute(query).all()
     segments = tuple(Segment(speaker=r.speaker, text=r.content) for r in rows if r.content.strip())
     if not segments:
         raise ContextNotFound(

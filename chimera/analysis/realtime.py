@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -15,6 +14,7 @@ from chimera.analysis.inputs import resolve_input
 from chimera.analysis.prompts import resolve_all
 from chimera.analysis.repository import RunRecord, RunRepository
 from chimera.analysis.runner import target_for
+from chimera.events.ids import realtime_run_id
 from chimera.models import AnalyzeRequest
 from chimera.settings import Settings
 
@@ -39,7 +39,7 @@ class RealtimeAnalyzer:
         s = self.settings
         specs = resolve_all(request.prompt_ids)
         source = resolve_input(request, self.engine, budget_tokens=s.analysis_input_token_budget)
-        rid = f"run-rt-{uuid.uuid4().hex[:24]}"
+        rid = realtime_run_id()
         jobs = [
             PartJob(
                 prompt_id=spec.id,

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import tracing
-from chimera.db.tables import AnalysisRun, Event
-from chimera.errors import DatabaseUnavailable
+from chimera.db.errors import database_errors
+from chimera.db.tables import AnalysisRun
+from chimera.events.inbox import EventStatus, settle
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,13 @@ class RunRepository:
 
     def status(self, run_id: str) -> str | None:
         """The recorded run's status; None if it is not recorded."""
-        try:
-            with self._engine.connect() as conn:
-                return conn.execute(
-                    select(AnalysisRun.status).where(AnalysisRun.id == run_id)
-                ).scalar_one_or_none()
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(f"cannot read analysis runs: {exc}", run_id=run_id) from exc
+        with (
+            database_errors("cannot read analysis runs", run_id=run_id),
+            self._engine.connect() as conn,
+        ):
+            return conn.execute(
+                select(AnalysisRun.status).where(AnalysisRun.id == run_id)
+            ).scalar_one_or_none()
 
     @tracing.postgres("analysis_runs.reopen", "UPDATE")
     def reopen(self, run_id: str) -> bool:
@@ -56,13 +56,11 @@ class RunRepository:
             .where(AnalysisRun.id == run_id)
             .where(AnalysisRun.status == "failed")
         )
-        try:
-            with self._engine.begin() as conn:
-                return conn.execute(stmt).rowcount == 1
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot reopen the analysis run: {exc}", run_id=run_id
-            ) from exc
+        with (
+            database_errors("cannot reopen the analysis run", run_id=run_id),
+            self._engine.begin() as conn,
+        ):
+            return conn.execute(stmt).rowcount == 1
 
     @tracing.postgres("analysis_runs.record", "UPSERT")
     def record(self, run: RunRecord, *, on_insert: Callable[[], None] | None = None) -> bool:
@@ -92,21 +90,15 @@ class RunRepository:
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(AnalysisRun.id)
         )
-        try:
-            with self._engine.begin() as conn:
-                inserted = conn.execute(stmt).scalar_one_or_none() is not None
-                if run.event_id is not None:
-                    settled = "dead_lettered" if run.status == "failed" else "done"
-                    conn.execute(
-                        update(Event)
-                        .where(Event.event_id == run.event_id)
-                        .where(Event.status.not_in(("done", "dead_lettered")))
-                        .values(status=settled, updated_at=func.now(), completed_at=func.now())
-                    )
-                if inserted and on_insert is not None:
-                    on_insert()
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot store the analysis run: {exc}", run_id=run.id
-            ) from exc
+        with (
+            database_errors("cannot store the analysis run", run_id=run.id),
+            self._engine.begin() as conn,
+        ):
+            inserted = conn.execute(stmt).scalar_one_or_none() is not None
+            if run.event_id is not None:
+                failed = run.status == "failed"
+                status = EventStatus.DEAD_LETTERED if failed else EventStatus.DONE
+                settle(conn, run.event_id, status)
+            if inserted and on_insert is not None:
+                on_insert()
         return inserted

@@ -24,18 +24,27 @@ from sqlalchemy import Engine
 from chimera.analysis.bundle import Aggregate, aggregate
 from chimera.analysis.inputs import AnalysisInput, resolve_input
 from chimera.analysis.prompts import PromptSpec, resolve_all
+from chimera.analysis.reconcile import StuckAnalyses
 from chimera.analysis.repository import RunRecord, RunRepository
 from chimera.analysis.runner import PartResult, run_once, target_for
 from chimera.analysis.store import PartStore
 from chimera.codec import payload_hash, validate_event
-from chimera.conversation.sink import EventSink, original_value
-from chimera.errors import AnalysisAbandoned, AnalysisFailed, InputError, NotFound
-from chimera.ids import run_id
-from chimera.inbox import Inbox, InboxEvent
-from chimera.kafka.dlq import DeadLetter
+from chimera.errors import (
+    AnalysisAbandoned,
+    AnalysisFailed,
+    ConflictingDuplicate,
+    DataRejected,
+    InputError,
+    NotFound,
+)
+from chimera.events import intake
+from chimera.events.deadletters import DeadLetter
+from chimera.events.ids import analysis_event_id, output_event_id, run_id
+from chimera.events.inbox import FINAL, Arrival, EventStatus, Inbox, InboxEvent
+from chimera.events.reconcile import Decision
+from chimera.events.sink import EventSink
 from chimera.llm.client import LLMClient
 from chimera.models import ANALYSIS_KINDS, AnalysisCompleted, AnalysisTask
-from chimera.models.events import output_event_id
 from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,14 +88,12 @@ class AnalysisService:
     def request_for_conversation(self, cid: str) -> str | None:
         """Record an analysis event for the completed conversation ``cid`` (once); its id
         if it still has to be handed off, else None."""
-        event = {"event_id": f"analysis-of-{cid}", "context_id": cid}
-        acceptance = self.inbox.accept(
-            event_id=event["event_id"],
-            kind="analysis",
-            payload=event,
-            payload_hash=payload_hash(event),
-        )
-        return event["event_id"] if acceptance.event.status == "received" else None
+        event = {"event_id": analysis_event_id(cid), "context_id": cid}
+        arrival = Arrival(event["event_id"], "analysis", event, payload_hash(event))
+        (acceptance,) = intake.accept(self.inbox, [arrival])
+        if isinstance(acceptance, ConflictingDuplicate):
+            raise acceptance
+        return event["event_id"] if acceptance.hand_off else None
 
     def prepare(self, event_id: str) -> Prepared:
         recorded = self.inbox.get(event_id)
@@ -104,10 +111,10 @@ class AnalysisService:
         input can never be analysed: then it is dead-lettered)."""
         try:
             prepared = self.prepare(event_id)
-        except InputError as exc:
+        except (InputError, DataRejected) as exc:
             self.reject(event_id, exc)
             return None
-        if prepared.event.status in ("done", "dead_lettered"):
+        if prepared.event.status in FINAL:
             return None
         status = self.runs.status(prepared.run_id)
         if status == "failed":
@@ -122,27 +129,30 @@ class AnalysisService:
             status = self.runs.status(prepared.run_id)
         if status is not None:
             return None
-        self.inbox.mark(event_id, "dispatched")
+        self.inbox.mark(event_id, EventStatus.DISPATCHED)
         return prepared
 
-    def reject(self, event_id: str, exc: InputError) -> None:
-        """Dead-letter an event whose input cannot be analysed (once)."""
+    def reject(self, event_id: str, exc: InputError | DataRejected) -> None:
+        """Dead-letter an event whose input cannot be analysed or stored (once)."""
         recorded = self.inbox.get(event_id)
-        if recorded is None or recorded.status in ("done", "dead_lettered"):
+        if recorded is None or recorded.status in FINAL:
             return
-        self._dead_letter(recorded, exc, reason=exc.dlq_reason)
-        self.inbox.mark(event_id, "dead_lettered", error=f"{type(exc).__name__}: {exc.message}")
+        self._dead_letter(recorded, exc)
+        error = f"{type(exc).__name__}: {exc.message}"
+        self.inbox.mark(event_id, EventStatus.DEAD_LETTERED, error=error)
         log.warning("analysis event %s dead-lettered: %s", event_id, exc)
+
+    def judge_stuck(self, event: InboxEvent) -> Decision:
+        """What the reconciler (``chimera.events.reconcile``) should do with this event."""
+        return StuckAnalyses(runs=self.runs, parts=self.parts)(event)
 
     def abandon(self, event_id: str, why: str) -> None:
         """Give up on an event the reconciler could not get done: dead-letter it."""
         recorded = self.inbox.get(event_id)
-        if recorded is None or recorded.status in ("done", "dead_lettered"):
+        if recorded is None or recorded.status in FINAL:
             return
-        self._dead_letter(
-            recorded, AnalysisAbandoned(why, event_id=event_id), reason="retries_exhausted"
-        )
-        self.inbox.mark(event_id, "dead_lettered", error=f"AnalysisAbandoned: {why}")
+        self._dead_letter(recorded, AnalysisAbandoned(why, event_id=event_id))
+        self.inbox.mark(event_id, EventStatus.DEAD_LETTERED, error=f"AnalysisAbandoned: {why}")
 
     def run_part(self, event_id: str, kind: str, *, attempt: int = 1) -> PartResult:
         """One analysis of the event; ``LLMRetryable`` propagates for the task to retry."""
@@ -225,13 +235,14 @@ class AnalysisService:
                 )
             )
             if agg.status == "failed":
-                self._dead_letter(
-                    prepared.event,
-                    AnalysisFailed(_failures(agg), event_id=event_id),
-                    reason=AnalysisFailed.dlq_reason,
-                )
+                self._dead_letter(prepared.event, AnalysisFailed(_failures(agg), event_id=event_id))
 
-        if self.runs.record(record, on_insert=publish):
+        try:
+            recorded = self.runs.record(record, on_insert=publish)
+        except DataRejected as exc:  # Postgres refused the run's data: no retry can help
+            self.reject(event_id, exc)
+            return agg
+        if recorded:
             log.info("analysis run %s for event %s: %s", rid, event_id, agg.status)
         self.parts.forget(rid, ANALYSIS_KINDS)
         return agg
@@ -245,23 +256,12 @@ class AnalysisService:
         ids = recorded.payload.get("prompt_ids")
         return ids if isinstance(ids, dict) else None
 
-    def _dead_letter(self, recorded: InboxEvent, exc: BaseException, *, reason: str) -> None:
+    def _dead_letter(self, recorded: InboxEvent, error: BaseException) -> None:
+        """Keyed by the context id (the key analysis records carry) when there is one."""
         context = recorded.payload.get("context_id")
-        key = context if isinstance(context, str) and context else recorded.event_id
-        self.sink.dead_letter(
-            self.settings.topic_analysis_dlq,
-            DeadLetter.from_error(
-                exc,
-                reason=reason,
-                key=key.encode(),
-                value=original_value(recorded.payload),
-                original_topic=recorded.source.topic,
-                original_partition=recorded.source.partition,
-                original_offset=recorded.source.offset,
-                event_id=recorded.event_id,
-                attempts=max(1, recorded.attempts),
-            ),
-        )
+        key = context if isinstance(context, str) and context else None
+        letter = DeadLetter.of_event(recorded, error, key=key)
+        self.sink.dead_letter(self.settings.topic_analysis_dlq, letter)
 
 
 def _failures(agg: Aggregate) -> str:

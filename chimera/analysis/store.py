@@ -12,11 +12,11 @@ import contextlib
 import json
 
 import redis
-from redis.exceptions import RedisError
 
 from chimera.analysis.runner import PartResult
-from chimera.errors import RedisUnavailable
+from chimera.errors import ChimeraError
 from chimera.models import ANALYSIS_KINDS
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
 
@@ -30,21 +30,17 @@ class PartStore:
         return self._settings.redis_key("analysis", f"{{{run_id}}}", kind)
 
     def get(self, run_id: str, kind: str) -> PartResult | None:
-        try:
+        with redis_errors("cannot read an analysis result", run_id=run_id):
             raw = self._redis.get(self._key(run_id, kind))
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot read an analysis result: {exc}", run_id=run_id) from exc
         return PartResult.from_dict(json.loads(raw)) if raw else None
 
     def put(self, run_id: str, result: PartResult) -> PartResult:
         """Keep ``result`` unless one is kept already; returns the one kept."""
         key = self._key(run_id, result.kind)
-        try:
+        with redis_errors("cannot keep an analysis result", run_id=run_id):
             if self._redis.set(key, json.dumps(result.to_dict()), nx=True, px=self._ttl_ms):
                 return result
             raw = self._redis.get(key)
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot keep an analysis result: {exc}", run_id=run_id) from exc
         return PartResult.from_dict(json.loads(raw)) if raw else result
 
     def _active_key(self, run_id: str, kind: str) -> str:
@@ -54,29 +50,24 @@ class PartStore:
         """Mark ``kind`` of the run active for ``seconds`` (it calls, or waits to retry).
         Best effort: without the mark the reconciler may re-send a chord, which costs
         a duplicate header, never a second stored result."""
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(ChimeraError), redis_errors("cannot mark it active"):
             self._redis.set(self._active_key(run_id, kind), "1", px=max(1, int(seconds * 1000)))
 
     def active(self, run_id: str) -> bool:
         """True while any part of the run is marked active."""
         keys = [self._active_key(run_id, kind) for kind in ANALYSIS_KINDS]
-        try:
+        with redis_errors("cannot read an analysis's progress", run_id=run_id):
             return bool(self._redis.exists(*keys))
-        except RedisError as exc:
-            raise RedisUnavailable(
-                f"cannot read an analysis's progress: {exc}", run_id=run_id
-            ) from exc
 
     def mark_sent(self, run_id: str) -> bool:
         """True the first time a run's chord is sent (later hand-offs send nothing)."""
-        try:
+        with redis_errors("cannot mark the chord sent", run_id=run_id):
             return bool(self._redis.set(self._key(run_id, "chord"), "1", nx=True, px=self._ttl_ms))
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot mark the chord sent: {exc}", run_id=run_id) from exc
 
     def forget(self, run_id: str, kinds: tuple[str, ...]) -> None:
         """Drop a finished run's results and marker (they expire anyway)."""
-        with contextlib.suppress(RedisError):  # they expire by themselves
+        # They expire by themselves.
+        with contextlib.suppress(ChimeraError), redis_errors("cannot forget the run"):
             self._redis.delete(
                 *(self._key(run_id, k) for k in (*kinds, "chord")),
                 *(self._active_key(run_id, k) for k in kinds),

@@ -20,7 +20,6 @@ from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.logs import configure_logging
 from chimera.settings import Settings, get_settings
 from chimera.settings_env import describe
-from chimera.sim.cli import sim as sim_command
 
 
 def _settings() -> Settings:
@@ -138,9 +137,8 @@ def stack_status() -> None:
     sys.exit(0 if all(s.healthy for s in statuses) else 1)
 
 
-# --- sim ----------------------------------------------------------------------------------------
+# --- the other groups ---------------------------------------------------------------------------
 
-cli.add_command(sim_command)
 cli.add_command(submit_group)
 cli.add_command(topics_group)
 cli.add_command(export_command)

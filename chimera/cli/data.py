@@ -28,7 +28,8 @@ from chimera.cli.output import shown
 from chimera.cli.types import FiniteFloatRange
 from chimera.conversation.ending import ending_of
 from chimera.conversation.export import export_conversations
-from chimera.conversation.formats import FORMATS, Format, LineError, ParsedConversation, read_jsonl
+from chimera.conversation.formats import FORMATS, Format
+from chimera.conversation.parsing import LineError, ParsedConversation, read_jsonl
 from chimera.conversation.quality import QualityReport, score_conversation
 from chimera.db.engine import make_engine
 from chimera.settings import get_settings

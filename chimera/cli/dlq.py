@@ -14,8 +14,9 @@ import click
 
 from chimera.cli.output import shown, table
 from chimera.errors import NotFound
-from chimera.kafka.letters import DeadLetterRecord, list_dead_letters, resolve_topic
-from chimera.kafka.replay import Filters, replay
+from chimera.events.letters import DeadLetterRecord, list_dead_letters, resolve_topic
+from chimera.events.replay import replay
+from chimera.events.replay_plan import Filters
 from chimera.settings import get_settings
 
 _COLUMNS = ("EVENT ID", "REASON", "ERROR CLASS", "ATTEMPTS", "AGE", "REPLAYS", "FROM", "AT")

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from chimera.analysis.prompts import resolve_all
 from chimera.codec import encode, limits_from, validate_event
 from chimera.errors import InputError
-from chimera.ids import conversation_id, run_id
+from chimera.events.ids import conversation_id, run_id
 from chimera.kafka.clients import make_producer, publish
 from chimera.models import AnalysisTask, ConversationRequest
 from chimera.settings import Settings, get_settings

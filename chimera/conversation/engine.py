@@ -19,20 +19,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from chimera.codec import limits_from, validate_event
 from chimera.conversation.ending import detect_end
 from chimera.conversation.prompts import turn_request
 from chimera.conversation.quality import score_conversation
+from chimera.conversation.reconcile import StuckConversations
 from chimera.conversation.repository import ConversationRepository
-from chimera.conversation.sink import EventSink, original_value
 from chimera.conversation.state import ConversationState
 from chimera.conversation.store import StateStore
-from chimera.errors import ChimeraError, LockNotAcquired, NotFound
-from chimera.ids import conversation_id
-from chimera.inbox import Inbox, InboxEvent
-from chimera.kafka.dlq import DeadLetter
+from chimera.errors import ChimeraError, LockNotAcquired, NotFound, Unrecoverable
+from chimera.events.deadletters import DeadLetter, reason_of
+from chimera.events.ids import conversation_id, output_event_id
+from chimera.events.inbox import FINAL, IN_FLIGHT, EventStatus, Inbox, InboxEvent
+from chimera.events.reconcile import Decision
+from chimera.events.sink import EventSink
 from chimera.llm.client import LLMClient
 from chimera.models import (
     ConversationCompleted,
@@ -44,7 +46,6 @@ from chimera.models import (
     TurnCompleted,
     TurnFailed,
     TurnRequested,
-    output_event_id,
 )
 from chimera.settings import Settings
 
@@ -71,6 +72,8 @@ class TurnNotReady(LockNotAcquired):
 
 class Abandoned(ChimeraError):
     """Raised (recorded) when the reconciler gives up on an event."""
+
+    dlq_reason: ClassVar[str] = "retries_exhausted"
 
 
 class ConversationEngine:
@@ -103,7 +106,7 @@ class ConversationEngine:
         )
         cid = conversation_id(event_id)
         state = self.store.load(cid)
-        if recorded.status in ("received", "dispatched") and self.repo.status(cid) == "failed":
+        if recorded.status in IN_FLIGHT and self.repo.status(cid) == "failed":
             # A failed conversation's row and its event's dead_lettered status are
             # written in one transaction: an event back in flight beside a failed row
             # was replayed (`chimera dlq replay`).  Run it again, keeping its turns.
@@ -129,7 +132,7 @@ class ConversationEngine:
                 )
                 log.info("conversation %s started for event %s", cid, event_id)
             state = self.store.load(cid)
-        self.inbox.mark(event_id, "dispatched")
+        self.inbox.mark(event_id, EventStatus.DISPATCHED)
         return state
 
     def _restart(
@@ -257,7 +260,15 @@ class ConversationEngine:
         # Kept before anything else can fail: a re-run uses it instead of paying again.
         return self.store.put_output(cid, turn)
 
+    def waiting_to_retry(self, cid: str, delay_s: float) -> None:
+        """A turn runs again in ``delay_s``: the conversation is slow, not stuck."""
+        self.store.hold(cid, delay_s + self.settings.task_time_limit_s)
+
     # --- the end ----------------------------------------------------------------------------------
+
+    def completed(self, cid: str) -> bool:
+        """Whether the conversation is finalised (by this run or an earlier one)."""
+        return self.repo.status(cid) == "completed"
 
     def finalize(self, cid: str) -> bool:
         """Score, persist and publish a finished conversation; False if nothing to do.
@@ -303,21 +314,44 @@ class ConversationEngine:
         )
         return True
 
+    # --- the reconciler's questions ---------------------------------------------------------
+
+    def running(self) -> int:
+        """Conversations started and not yet completed or failed."""
+        return self.repo.running_count()
+
+    def judge_stuck(self, event: InboxEvent) -> Decision:
+        """What the reconciler (``chimera.events.reconcile``) should do with this event."""
+        return StuckConversations(self.settings, store=self.store, repo=self.repo)(event)
+
     def abandon(self, event_id: str, why: str) -> None:
         """Give up on an event the reconciler could not get done: fail or dead-letter it."""
-        error = Abandoned(why, event_id=event_id)
+        self.give_up(event_id, Abandoned(why, event_id=event_id))
+
+    def give_up(self, event_id: str, error: ChimeraError) -> None:
+        """End an event for good on ``error``: its conversation failed, or, before it
+        has one, the event dead-lettered (once)."""
         cid = conversation_id(event_id)
         if self.store.load(cid) is not None:
-            self.fail(cid, error, reason="retries_exhausted")
+            self.fail(cid, error)
             return
         recorded = self.inbox.get(event_id)
-        if recorded is None or recorded.status in ("done", "dead_lettered"):
+        if recorded is None or recorded.status in FINAL:
             return
-        self._dead_letter(recorded, error, reason="retries_exhausted", attempts=recorded.attempts)
-        self.inbox.mark(event_id, "dead_lettered", error=f"Abandoned: {why}")
+        letter = DeadLetter.of_event(recorded, error, attempts=recorded.attempts)
+        self.sink.dead_letter(self.settings.topic_conversation_dlq, letter)
+        self.inbox.mark(
+            event_id, EventStatus.DEAD_LETTERED, error=f"{type(error).__name__}: {error.message}"
+        )
 
-    def fail(self, cid: str, exc: BaseException, *, reason: str, attempts: int = 1) -> None:
-        """Mark the conversation failed (state kept for replay) and dead-letter its event."""
+    def fail(self, cid: str, error: ChimeraError, *, attempts: int = 1) -> None:
+        """Mark the conversation failed (state kept for replay) and dead-letter its event.
+
+        The dead-letter reason is ``error``'s class's ``dlq_reason``; the records name
+        the failure itself (an ``Unrecoverable``'s cause).
+        """
+        reason = reason_of(error)
+        exc = error.cause if isinstance(error, Unrecoverable) else error
         with self.store.lease(cid) as lease:
             state = self.store.load(cid)
             if state is None or state.status in ("completed", "failed"):
@@ -327,7 +361,8 @@ class ConversationEngine:
             self.store.save(state, lease)
         recorded = self.inbox.get(state.event_id)
         if recorded is not None:
-            self._dead_letter(recorded, exc, reason=reason, attempts=attempts)
+            letter = DeadLetter.of_event(recorded, error, attempts=attempts)
+            self.sink.dead_letter(self.settings.topic_conversation_dlq, letter)
         self.repo.failed(state, error=state.error)
         self.sink.publish(
             ConversationFailed(
@@ -342,26 +377,6 @@ class ConversationEngine:
             )
         )
         log.warning("conversation %s failed (%s): %s", cid, reason, exc)
-
-    def _dead_letter(
-        self, recorded: InboxEvent, exc: BaseException, *, reason: str, attempts: int
-    ) -> None:
-        """The event's original payload on the DLQ (keyed by its id: the inbox keeps
-        no Kafka key), with why it failed."""
-        self.sink.dead_letter(
-            self.settings.topic_conversation_dlq,
-            DeadLetter.from_error(
-                exc,
-                reason=reason,
-                key=recorded.event_id.encode(),
-                value=original_value(recorded.payload),
-                original_topic=recorded.source.topic,
-                original_partition=recorded.source.partition,
-                original_offset=recorded.source.offset,
-                event_id=recorded.event_id,
-                attempts=attempts,
-            ),
-        )
 
 
 def _turn_fields(

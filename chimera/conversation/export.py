@@ -17,11 +17,10 @@ from typing import Any, Final, TextIO
 
 from pydantic import ValidationError
 from sqlalchemy import Engine, Row, select, tuple_
-from sqlalchemy.exc import SQLAlchemyError
 
 from chimera.conversation.formats import FORMATS, ExportedConversation, Format, to_jsonl
+from chimera.db.errors import database_errors
 from chimera.db.tables import Conversation, ConversationTurn
-from chimera.errors import DatabaseUnavailable
 from chimera.models.conversation import TopicSpec
 from chimera.models.participants import Participant
 from chimera.models.transcript import TranscriptTurn
@@ -94,20 +93,17 @@ def _page(
         query = query.where(tuple_(Conversation.created_at, Conversation.id) > tuple_(*after))
     query = query.order_by(Conversation.created_at, Conversation.id).limit(size)
     turns: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-            if rows:
-                turn_rows = conn.execute(
-                    select(ConversationTurn.conversation_id, *_TURN_COLUMNS)
-                    .where(ConversationTurn.conversation_id.in_([r.id for r in rows]))
-                    .order_by(ConversationTurn.conversation_id, ConversationTurn.turn_index)
-                )
-                for t in turn_rows:
-                    fields = dict(t._mapping)
-                    turns[fields.pop("conversation_id")].append(fields)
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot read conversations: {exc}") from exc
+    with database_errors("cannot read conversations"), engine.connect() as conn:
+        rows = conn.execute(query).all()
+        if rows:
+            turn_rows = conn.execute(
+                select(ConversationTurn.conversation_id, *_TURN_COLUMNS)
+                .where(ConversationTurn.conversation_id.in_([r.id for r in rows]))
+                .order_by(ConversationTurn.conversation_id, ConversationTurn.turn_index)
+            )
+            for t in turn_rows:
+                fields = dict(t._mapping)
+                turns[fields.pop("conversation_id")].append(fields)
     return rows, turns
 
 

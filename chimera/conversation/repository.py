@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import tracing
 from chimera.conversation.state import ConversationState
-from chimera.db.tables import Conversation, ConversationTurn, Event
-from chimera.errors import DatabaseUnavailable
+from chimera.db.errors import database_errors
+from chimera.db.tables import Conversation, ConversationTurn
+from chimera.events.inbox import EventStatus, settle
 
 
 @dataclass(frozen=True)
@@ -117,21 +117,19 @@ class ConversationRepository:
             where=Conversation.status != "completed",
         )
         turns = [{"conversation_id": state.conversation_id} | t.model_dump() for t in state.turns]
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(upsert)
-                if turns:
-                    conn.execute(
-                        insert(ConversationTurn).on_conflict_do_nothing(
-                            index_elements=["conversation_id", "turn_index"]
-                        ),
-                        turns,
-                    )
-                conn.execute(_event_done(state.event_id, "done"))
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot store the conversation: {exc}", conversation_id=state.conversation_id
-            ) from exc
+        with (
+            database_errors("cannot store the conversation", conversation_id=state.conversation_id),
+            self._engine.begin() as conn,
+        ):
+            conn.execute(upsert)
+            if turns:
+                conn.execute(
+                    insert(ConversationTurn).on_conflict_do_nothing(
+                        index_elements=["conversation_id", "turn_index"]
+                    ),
+                    turns,
+                )
+            settle(conn, state.event_id, EventStatus.DONE)
 
     @tracing.postgres("conversations.failed", "UPSERT")
     def failed(self, state: ConversationState, *, error: str) -> None:
@@ -147,14 +145,12 @@ class ConversationRepository:
             set_={k: upsert.excluded[k] for k in ("status", "turn_count", "error", "updated_at")},
             where=Conversation.status != "completed",
         )
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(upsert)
-                conn.execute(_event_done(state.event_id, "dead_lettered", error))
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot record the failure: {exc}", conversation_id=state.conversation_id
-            ) from exc
+        with (
+            database_errors("cannot record the failure", conversation_id=state.conversation_id),
+            self._engine.begin() as conn,
+        ):
+            conn.execute(upsert)
+            settle(conn, state.event_id, EventStatus.DEAD_LETTERED, error=error)
 
     @tracing.postgres("conversations.restarted", "UPDATE")
     def restarted(self, state: ConversationState) -> None:
@@ -169,28 +165,23 @@ class ConversationRepository:
 
     def running_count(self) -> int:
         """Conversations started and not yet completed or failed."""
-        try:
-            with self._engine.connect() as conn:
-                return int(
-                    conn.execute(
-                        select(func.count())
-                        .select_from(Conversation)
-                        .where(Conversation.status == "running")
-                    ).scalar_one()
-                )
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(f"cannot count conversations: {exc}") from exc
+        with database_errors("cannot count conversations"), self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(Conversation)
+                    .where(Conversation.status == "running")
+                ).scalar_one()
+            )
 
     def status(self, cid: str) -> str | None:
-        try:
-            with self._engine.connect() as conn:
-                return conn.execute(
-                    select(Conversation.status).where(Conversation.id == cid)
-                ).scalar_one_or_none()
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot read a conversation: {exc}", conversation_id=cid
-            ) from exc
+        with (
+            database_errors("cannot read a conversation", conversation_id=cid),
+            self._engine.connect() as conn,
+        ):
+            return conn.execute(
+                select(Conversation.status).where(Conversation.id == cid)
+            ).scalar_one_or_none()
 
     def get(self, cid: str) -> StoredConversation | None:
         """The stored conversation ``cid`` with its turns, or None if there is none.
@@ -198,50 +189,30 @@ class ConversationRepository:
         One repeatable-read transaction: finishing writes the row and the turns
         together, so a reader sees both or neither.
         """
-        try:
-            with self._engine.connect() as plain:
-                conn = plain.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
-                    row = conn.execute(
-                        select(Conversation.__table__).where(Conversation.id == cid)
-                    ).first()
-                    if row is None:
-                        return None
-                    turns = conn.execute(
-                        select(ConversationTurn.__table__)
-                        .where(ConversationTurn.conversation_id == cid)
-                        .order_by(ConversationTurn.turn_index)
-                    ).all()
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot read a conversation: {exc}", conversation_id=cid
-            ) from exc
+        with (
+            database_errors("cannot read a conversation", conversation_id=cid),
+            self._engine.connect() as plain,
+        ):
+            conn = plain.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                row = conn.execute(
+                    select(Conversation.__table__).where(Conversation.id == cid)
+                ).first()
+                if row is None:
+                    return None
+                turns = conn.execute(
+                    select(ConversationTurn.__table__)
+                    .where(ConversationTurn.conversation_id == cid)
+                    .order_by(ConversationTurn.turn_index)
+                ).all()
         return StoredConversation(
             **_fields(StoredConversation, row._mapping),
             turns=tuple(StoredTurn(**_fields(StoredTurn, t._mapping)) for t in turns),
         )
 
     def _run(self, stmt: Any, cid: str) -> None:
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(stmt)
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(
-                f"cannot store a conversation: {exc}", conversation_id=cid
-            ) from exc
-
-
-def _event_done(event_id: str, status: str, error: str | None = None) -> Any:
-    values: dict[str, Any] = {
-        "status": status,
-        "updated_at": func.now(),
-        "completed_at": func.now(),
-    }
-    if error is not None:
-        values["last_error"] = error[:2_000]
-    return (
-        update(Event)
-        .where(Event.event_id == event_id)
-        .where(Event.status.not_in(("done", "dead_lettered")))
-        .values(**values)
-    )
+        with (
+            database_errors("cannot store a conversation", conversation_id=cid),
+            self._engine.begin() as conn,
+        ):
+            conn.execute(stmt)

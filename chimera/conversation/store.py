@@ -24,12 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import redis
-from redis.exceptions import RedisError
 
 from chimera import tracing
 from chimera.conversation.state import ConversationState
-from chimera.errors import LockNotAcquired, RedisUnavailable, StaleLockToken
+from chimera.errors import ChimeraError, LockNotAcquired, StaleLockToken
 from chimera.models import TranscriptTurn
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class StateStore:
 
     def create(self, state: ConversationState) -> bool:
         """Store a new conversation's state; False if it already exists."""
-        try:
+        with redis_errors("cannot store state", conversation_id=state.conversation_id):
             return bool(
                 self._redis.set(
                     self._key(state.conversation_id, "state"),
@@ -170,29 +170,21 @@ class StateStore:
                     px=self.state_ttl_ms,
                 )
             )
-        except RedisError as exc:
-            raise RedisUnavailable(
-                f"cannot store state: {exc}", conversation_id=state.conversation_id
-            ) from exc
 
     def load(self, cid: str) -> ConversationState | None:
-        try:
+        with redis_errors("cannot load state", conversation_id=cid):
             raw = self._redis.get(self._key(cid, "state"))
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot load state: {exc}", conversation_id=cid) from exc
         return ConversationState.model_validate_json(raw) if raw else None
 
     def save(self, state: ConversationState, lease: Lease) -> None:
         """Write ``state`` unless a newer lease was issued since ``lease`` (fenced)."""
         cid = state.conversation_id
         state.updated_at = time.time()
-        try:
+        with redis_errors("cannot save state", conversation_id=cid):
             ok = self._save(
                 keys=[self._key(cid, "state"), self._key(cid, "fence")],
                 args=[lease.token, state.model_dump_json(), self.state_ttl_ms],
             )
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot save state: {exc}", conversation_id=cid) from exc
         if not ok:
             raise StaleLockToken(
                 f"lease {lease.token} was superseded; the state write was refused",
@@ -203,43 +195,35 @@ class StateStore:
         """Mark the conversation active for ``seconds`` (a turn waits to retry).  Best
         effort: without the mark the reconciler may resume the chain early, which the
         lease and the stored outputs make safe, not free."""
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(ChimeraError), redis_errors("cannot mark it active"):
             self._redis.set(self._key(cid, "active"), "1", px=max(1, int(seconds * 1000)))
 
     def active(self, cid: str) -> bool:
         """True while a turn holds the lease or waits to retry."""
-        try:
+        with redis_errors("cannot read the lease", conversation_id=cid):
             return bool(self._redis.exists(self._key(cid, "lock"), self._key(cid, "active")))
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot read the lease: {exc}", conversation_id=cid) from exc
 
     def delete(self, cid: str) -> None:
         """Forget a finished conversation's state, lock, fence and stored outputs."""
-        try:
+        with redis_errors("cannot delete state", conversation_id=cid):
             keys = [self._key(cid, "state"), self._key(cid, "fence"), self._key(cid, "active")]
             keys += list(self._redis.scan_iter(match=self._key(cid, "turn", "*"), count=100))
             self._redis.delete(*keys)
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot delete state: {exc}", conversation_id=cid) from exc
 
     # --- turn outputs ----------------------------------------------------------------------
 
     def put_output(self, cid: str, turn: TranscriptTurn) -> TranscriptTurn:
         """Keep a turn's output (first writer wins); returns the one kept."""
         key = self._key(cid, "turn", str(turn.turn_index))
-        try:
+        with redis_errors("cannot store a turn", conversation_id=cid):
             if self._redis.set(key, turn.model_dump_json(), nx=True, px=self.state_ttl_ms):
                 return turn
             raw = self._redis.get(key)
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot store a turn: {exc}", conversation_id=cid) from exc
         return TranscriptTurn.model_validate_json(raw) if raw else turn
 
     def get_output(self, cid: str, turn_index: int) -> TranscriptTurn | None:
-        try:
+        with redis_errors("cannot load a turn", conversation_id=cid):
             raw = self._redis.get(self._key(cid, "turn", str(turn_index)))
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot load a turn: {exc}", conversation_id=cid) from exc
         return TranscriptTurn.model_validate_json(raw) if raw else None
 
     # --- the lease ---------------------------------------------------------------------------
@@ -250,15 +234,13 @@ class StateStore:
         owner = uuid.uuid4().hex
         deadline = time.monotonic() + wait_s
         while True:
-            try:
+            with redis_errors("cannot take the lock", conversation_id=cid):
                 token = int(
                     self._acquire(
                         keys=[self._key(cid, "lock"), self._key(cid, "fence")],
                         args=[owner, self.lease_ttl_ms, self.state_ttl_ms],
                     )
                 )
-            except RedisError as exc:
-                raise RedisUnavailable(f"cannot take the lock: {exc}", conversation_id=cid) from exc
             if token:
                 return Lease(cid, owner, token)
             if time.monotonic() >= deadline:
@@ -267,21 +249,23 @@ class StateStore:
 
     def extend(self, lease: Lease) -> bool:
         try:
-            return bool(
-                self._extend(
-                    keys=[self._key(lease.conversation_id, "lock")],
-                    args=[lease.value, self.lease_ttl_ms],
+            with redis_errors("cannot extend the lease"):
+                return bool(
+                    self._extend(
+                        keys=[self._key(lease.conversation_id, "lock")],
+                        args=[lease.value, self.lease_ttl_ms],
+                    )
                 )
-            )
-        except RedisError:
+        except ChimeraError:
             return False
 
     def release(self, lease: Lease) -> None:
+        cid = lease.conversation_id
+        keys = [self._key(cid, "lock"), self._key(cid, "fence"), self._key(cid, "state")]
         try:
-            cid = lease.conversation_id
-            keys = [self._key(cid, "lock"), self._key(cid, "fence"), self._key(cid, "state")]
-            self._release(keys=keys, args=[lease.value])
-        except RedisError as exc:  # it expires by itself
+            with redis_errors("cannot release the lock"):
+                self._release(keys=keys, args=[lease.value])
+        except ChimeraError as exc:  # it expires by itself
             log.warning("could not release the lock of %s: %s", lease.conversation_id, exc)
 
     @contextlib.contextmanager

@@ -19,7 +19,6 @@ letters are a Redis list (``<prefix>topics:dead``), newest first, capped at
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -29,13 +28,20 @@ from typing import Any
 
 import redis
 from redis.client import NEVER_DECODE
-from redis.exceptions import RedisError
 
 from chimera import defaults as d
 from chimera.codec import limits_from, parse_json_object, payload_hash, validate_event
-from chimera.errors import EventTooLarge, InputError, RedisUnavailable, UndecodableEvent
-from chimera.inbox import Inbox, Source
+from chimera.errors import (
+    ConflictingDuplicate,
+    EventTooLarge,
+    InputError,
+    UndecodableEvent,
+)
+from chimera.events import intake
+from chimera.events.ids import topic_event_id
+from chimera.events.inbox import Arrival, Inbox, Source
 from chimera.models import ConversationRequest
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 from chimera.untrusted import clip, quote_limit
 
@@ -78,11 +84,7 @@ def event_for(raw: bytes | str, *, max_bytes: int = d.TOPICS_MAX_ITEM_BYTES) -> 
         for k in ("min_turns", "max_turns", "participants", "metadata")
         if k in topic
     }
-    key = str(
-        topic.get("id")
-        or hashlib.sha256(json.dumps(topic, sort_keys=True).encode()).hexdigest()[:24]
-    )
-    return {"event_id": f"topics:{key}"[:128], "topic": topic, **request}
+    return {"event_id": topic_event_id(topic), "topic": topic, **request}
 
 
 def _text_of(raw: bytes | str, max_bytes: int) -> str:
@@ -147,22 +149,18 @@ class TopicQueue:
 
     def push(self, items: Sequence[str | bytes]) -> int:
         """Append ``items`` in one command (all or none); the queue's new length."""
-        try:
+        with redis_errors("cannot push topics"):
             return int(self._redis.rpush(self.key, *items)) if items else self.length()
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot push topics: {exc}") from exc
 
     def length(self) -> int:
-        try:
+        with redis_errors("cannot read the topic queue"):
             return int(self._redis.llen(self.key))
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot read the topic queue: {exc}") from exc
 
     def drain(self, inbox: Inbox, handoff: Handoff, *, running: int) -> DrainReport:
         """Start conversations for queued topics while fewer than the capacity run."""
         report = DrainReport()
         budget = min(self._settings.topics_batch, self._settings.topics_capacity - running)
-        try:
+        with redis_errors("cannot drain the topic queue"):
             leftovers = self._raw("LRANGE", self.processing_key, 0, -1)
             for item in leftovers:  # a previous drain died after moving these
                 self._process(item, inbox, handoff, report)
@@ -174,8 +172,6 @@ class TopicQueue:
                 if moved is None:
                     break
                 self._process(moved, inbox, handoff, report)
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot drain the topic queue: {exc}") from exc
         return report
 
     def _raw(self, *command: Any) -> Any:
@@ -186,19 +182,18 @@ class TopicQueue:
     def _process(self, raw: bytes, inbox: Inbox, handoff: Handoff, report: DrainReport) -> None:
         try:
             payload = read_item(raw, self._settings)
-            acceptance = inbox.accept(
-                event_id=payload["event_id"],
-                kind="conversation",
-                payload=payload,
-                payload_hash=payload_hash(payload),
-                source=Source(topic=f"redis:{self.key}"),
-            )
+            event_id = payload["event_id"]
+            source = Source(topic=f"redis:{self.key}")
+            arrival = Arrival(event_id, "conversation", payload, payload_hash(payload), source)
+            (acceptance,) = intake.accept(inbox, [arrival])
+            if isinstance(acceptance, ConflictingDuplicate):
+                raise acceptance
         except InputError as exc:  # unreadable, or an id reused for another topic
             self._bury(raw, exc, report)
             return
-        if acceptance.new or acceptance.event.status == "received":
-            handoff(payload["event_id"])
-            inbox.mark(payload["event_id"], "dispatched")
+        if acceptance.hand_off:
+            handoff(event_id)
+            intake.dispatched(inbox, [event_id])
             report.started += acceptance.new
         else:
             report.duplicates += 1
@@ -218,24 +213,20 @@ class TopicQueue:
 
     def dead_letters(self, limit: int | None = None) -> tuple[int, list[dict[str, Any]]]:
         """(how many there are, the newest ``limit`` of them, newest first)."""
-        try:
+        with redis_errors("cannot read the topic queue's dead letters"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.llen(self.dead_key)
             pipe.lrange(self.dead_key, 0, -1 if limit is None else limit - 1)
             total, entries = pipe.execute()
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot read the topic queue's dead letters: {exc}") from exc
         return int(total), [_entry(e) for e in entries]
 
     def clear_dead(self) -> int:
         """Delete every dead letter; how many there were."""
-        try:
+        with redis_errors("cannot clear the topic queue's dead letters"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.llen(self.dead_key)
             pipe.delete(self.dead_key)
             total, _ = pipe.execute()
-        except RedisError as exc:
-            raise RedisUnavailable(f"cannot clear the topic queue's dead letters: {exc}") from exc
         return int(total)
 
 

@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
-from chimera.errors import ConfigError, DatabaseUnavailable
+from chimera.db.errors import database_errors
+from chimera.errors import ConfigError, DatabaseUnavailable, DataRejected
 from chimera.settings import Settings, normalize_database_url
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,14 @@ def _check_name(name: str) -> str:
 def _maintenance(url: str, failure: str) -> Iterator[tuple[Connection, str]]:
     """An autocommit connection to the server's `postgres` database, and the target's name.
 
-    Any database error becomes ``DatabaseUnavailable("<failure>: ...")``.
+    A database error becomes ``DatabaseUnavailable("<failure>: ...")`` (or
+    ``DataRejected``, ``chimera.db.errors``).
     """
     target, name = _target(url)
     engine = create_engine(_maintenance_url(target), isolation_level="AUTOCOMMIT")
     try:
-        with engine.connect() as conn:
+        with database_errors(failure.format(name=name)), engine.connect() as conn:
             yield conn, name
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"{failure.format(name=name)}: {exc}") from exc
     finally:
         engine.dispose()
 
@@ -82,7 +81,7 @@ def create_database(url: str) -> bool:
     try:
         with _maintenance(url, "cannot create database {name!r}") as (conn, name):
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, DataRejected) as exc:  # a race can break a unique index
         if "already exists" in str(exc):  # lost a race with another process
             return False
         raise
@@ -100,29 +99,23 @@ def upgrade(settings: Settings, revision: str = "head", *, url: str | None = Non
     """Create the database if missing and migrate it to ``revision``."""
     url = normalize_database_url(url or settings.database_url.get_secret_value())
     create_database(url)
-    try:
+    with database_errors("migration failed"):
         command.upgrade(alembic_config(url), revision)
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"migration failed: {exc}") from exc
     return current_revision(url) or "base"
 
 
 def downgrade(settings: Settings, revision: str, *, url: str | None = None) -> str:
     url = normalize_database_url(url or settings.database_url.get_secret_value())
-    try:
+    with database_errors("downgrade failed"):
         command.downgrade(alembic_config(url), revision)
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"downgrade failed: {exc}") from exc
     return current_revision(url) or "base"
 
 
 def current_revision(url: str) -> str | None:
     engine = create_engine(normalize_database_url(url))
     try:
-        with engine.connect() as conn:
+        with database_errors("cannot read the schema revision"), engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
-    except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot read the schema revision: {exc}") from exc
     finally:
         engine.dispose()
 

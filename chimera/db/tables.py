@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -37,7 +39,21 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-EVENT_STATUSES = ("received", "dispatched", "done", "dead_lettered")
+
+class EventStatus(StrEnum):
+    """Where an input event is in its lifecycle (``chimera/events/inbox.py`` moves it).
+
+    Defined beside the table, below ``chimera.events``, so the CHECK constraint is
+    built from the same values the inbox writes; the migration spells them out.
+    """
+
+    RECEIVED = "received"
+    DISPATCHED = "dispatched"
+    DONE = "done"
+    DEAD_LETTERED = "dead_lettered"
+
+
+EVENT_STATUSES = tuple(s.value for s in EventStatus)
 CONVERSATION_STATUSES = ("pending", "running", "completed", "failed")
 RUN_STATUSES = ("ok", "partial", "failed")
 RUN_SOURCES = ("kafka", "realtime")
@@ -72,11 +88,14 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(32))
     payload_hash: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(32), server_default="received")
+    status: Mapped[str] = mapped_column(String(32), server_default=EventStatus.RECEIVED.value)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     source_topic: Mapped[str | None] = mapped_column(String(255))
     source_partition: Mapped[int | None] = mapped_column(Integer)
     source_offset: Mapped[int | None] = mapped_column(BigInteger)
+    #: The record's Kafka key and headers ([name, value] pairs, base64), for dead letters.
+    source_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    source_headers: Mapped[list[Any] | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()

@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from chimera import tracing
 from chimera.codec import encode
-from chimera.errors import KafkaUnavailable
+from chimera.kafka.errors import kafka_errors
 from chimera.models import OutputEvent
 from chimera.settings import Settings
 
@@ -58,10 +57,8 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "retries": 5,
         "max_block_ms": 10_000,
     }
-    try:
+    with kafka_errors("cannot create a Kafka producer"):
         return KafkaProducer(**(cfg | overrides))
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"cannot create a Kafka producer: {exc}") from exc
 
 
 def make_consumer(
@@ -80,10 +77,8 @@ def make_consumer(
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
     }
-    try:
+    with kafka_errors("cannot create a Kafka consumer"):
         consumer = KafkaConsumer(**(cfg | overrides))
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"cannot create a Kafka consumer: {exc}") from exc
     if topics:
         consumer.subscribe(list(topics))
     return consumer
@@ -92,7 +87,7 @@ def make_consumer(
 @contextmanager
 def admin_client(settings: Settings, *, timeout_ms: int = 5_000) -> Iterator[KafkaAdminClient]:
     """An admin client, closed on exit; an unreachable cluster is ``KafkaUnavailable``."""
-    try:
+    with kafka_errors(f"Kafka at {settings.kafka_bootstrap_servers} is unreachable"):
         admin = KafkaAdminClient(
             **client_config(settings)
             | {
@@ -100,10 +95,6 @@ def admin_client(settings: Settings, *, timeout_ms: int = 5_000) -> Iterator[Kaf
                 "bootstrap_timeout_ms": timeout_ms,
             }
         )
-    except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"Kafka at {settings.kafka_bootstrap_servers} is unreachable: {exc}"
-        ) from exc
     try:
         yield admin
     finally:
@@ -117,11 +108,10 @@ def publish(
     value: bytes,
     headers: Iterable[tuple[str, bytes]] = (),
 ) -> FutureRecordMetadata:
-    """Send one record keyed by its conversation/context id."""
-    try:
+    """Send one record keyed by its conversation/context id (``RecordTooLarge`` if the
+    producer refuses its size)."""
+    with kafka_errors(f"cannot publish to {topic}"):
         return producer.send(topic, key=key.encode(), value=value, headers=list(headers))
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"cannot publish to {topic}: {exc}") from exc
 
 
 def publish_event(
@@ -147,7 +137,5 @@ def publish_event(
         future = publish(producer, topic, event.key, encode(event), headers)
         if not wait:
             return
-        try:
+        with kafka_errors(f"publish to {topic} was not acknowledged"):
             future.get(timeout=timeout_s)
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"publish to {topic} was not acknowledged: {exc}") from exc

@@ -1,14 +1,13 @@
-"""Consuming with manual commits: polling, explicit offset commits, dead letters of records.
+"""Consuming with manual commits: polling and explicit offset commits.
 
 The adapter between a consumer loop and kafka-python: library errors become
-``KafkaUnavailable`` here, and offsets are always committed explicitly
+Chimera errors here (``chimera.kafka.errors``), and offsets are always committed explicitly
 (``OffsetAndMetadata(offset + 1, "", -1)`` per partition), never with a bare
 ``commit()``, which would commit everything polled (docs/reliability.md).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -17,14 +16,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import (
     CommitFailedError,
     IllegalGenerationError,
-    KafkaError,
     RebalanceInProgressError,
     UnknownMemberIdError,
 )
 from kafka.structs import OffsetAndMetadata
 
-from chimera.errors import KafkaUnavailable
-from chimera.kafka.dlq import DeadLetter
+from chimera.kafka.errors import kafka_errors
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +48,8 @@ def next_offset(record: Any) -> OffsetAndMetadata:
 
 def poll(consumer: KafkaConsumer, timeout_ms: int) -> Records:
     """One poll; an unreachable cluster or a failed rebalance is ``KafkaUnavailable``."""
-    try:
+    with kafka_errors("cannot poll Kafka"):
         return dict(consumer.poll(timeout_ms=timeout_ms))
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"cannot poll Kafka: {exc}") from exc
 
 
 def rewind(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> bool:
@@ -76,49 +71,15 @@ def commit(consumer: KafkaConsumer, offsets: Mapping[TopicPartition, OffsetAndMe
     """
     if not offsets:
         return True
-    try:
-        consumer.commit(offsets=dict(offsets), timeout_ms=COMMIT_TIMEOUT_MS)
-    except _REBALANCED as exc:
-        where = ", ".join(f"{tp.topic}[{tp.partition}]@{om.offset}" for tp, om in offsets.items())
-        log.warning("commit of %s refused after a rebalance (%s); they will be re-read", where, exc)
-        return False
-    except KafkaError as exc:
-        raise KafkaUnavailable(f"cannot commit offsets: {exc}") from exc
+    with kafka_errors("cannot commit offsets"):
+        try:
+            consumer.commit(offsets=dict(offsets), timeout_ms=COMMIT_TIMEOUT_MS)
+        except _REBALANCED as exc:
+            where = ", ".join(
+                f"{tp.topic}[{tp.partition}]@{om.offset}" for tp, om in offsets.items()
+            )
+            log.warning(
+                "commit of %s refused after a rebalance (%s); they will be re-read", where, exc
+            )
+            return False
     return True
-
-
-def letter_for(
-    record: Any,
-    exc: BaseException,
-    *,
-    reason: str | None = None,
-    event_id: str | None = None,
-) -> DeadLetter:
-    """The dead letter of a consumed record: its key, value and headers, and why.
-
-    kafka-python cannot send a record with neither key nor value, nor a header
-    whose value is null, though other clients can produce both: such a value is
-    sent empty (the ``x-dlq-reason`` header still says what it was).  Text taken
-    from the input (the event id, the error message) may hold unpaired surrogates,
-    which UTF-8 headers cannot carry: they are escaped.
-    """
-    value = record.value
-    if value is None and record.key is None:
-        value = b""
-    headers = tuple((k, v if v is not None else b"") for k, v in (record.headers or ()))
-    letter = DeadLetter.from_error(
-        exc,
-        reason=reason,
-        key=record.key,
-        value=value,
-        headers=headers,
-        original_topic=record.topic,
-        original_partition=record.partition,
-        original_offset=record.offset,
-        event_id=None if event_id is None else _header_text(event_id),
-    )
-    return dataclasses.replace(letter, error_message=_header_text(letter.error_message))
-
-
-def _header_text(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")

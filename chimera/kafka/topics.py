@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 
 from kafka.admin import NewTopic
-from kafka.errors import (
-    KafkaError,
-    TopicAlreadyExistsError,
-    UnknownTopicOrPartitionError,
-)
+from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
-from chimera.errors import KafkaUnavailable
 from chimera.kafka.clients import admin_client
+from chimera.kafka.errors import kafka_errors
 from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,10 +20,8 @@ def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> lis
     """Create every configured topic (or ``names``) that is missing; return those created."""
     wanted = list(names if names is not None else settings.topics.values())
     with admin_client(settings) as admin:
-        try:
+        with kafka_errors("cannot list topics"):
             existing = set(admin.list_topics())
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"cannot list topics: {exc}") from exc
         missing = [n for n in wanted if n not in existing]
         created: list[str] = []
         for name in missing:
@@ -35,12 +30,11 @@ def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> lis
                 num_partitions=settings.kafka_topic_partitions,
                 replication_factor=settings.kafka_replication_factor,
             )
-            try:
-                admin.create_topics([topic])
-            except TopicAlreadyExistsError:
-                continue  # created concurrently: fine
-            except KafkaError as exc:
-                raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
+            with kafka_errors(f"cannot create topic {name}"):
+                try:
+                    admin.create_topics([topic])
+                except TopicAlreadyExistsError:
+                    continue  # created concurrently: fine
             created.append(name)
     if created:
         log.info("created topics %s", ", ".join(created))
@@ -48,21 +42,17 @@ def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> lis
 
 
 def list_topics(settings: Settings) -> list[str]:
-    with admin_client(settings) as admin:
-        try:
-            return sorted(admin.list_topics())
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"cannot list topics: {exc}") from exc
+    with admin_client(settings) as admin, kafka_errors("cannot list topics"):
+        return sorted(admin.list_topics())
 
 
 def delete_topics(settings: Settings, names: Iterable[str]) -> None:
     names = list(names)
     if not names:
         return
-    with admin_client(settings) as admin:
-        try:
-            admin.delete_topics(names)
-        except UnknownTopicOrPartitionError:
-            pass
-        except KafkaError as exc:
-            raise KafkaUnavailable(f"cannot delete topics: {exc}") from exc
+    with (
+        admin_client(settings) as admin,
+        kafka_errors("cannot delete topics"),
+        contextlib.suppress(UnknownTopicOrPartitionError),
+    ):
+        admin.delete_topics(names)

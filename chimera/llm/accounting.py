@@ -21,11 +21,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
 
 from chimera import metrics, redaction
 from chimera.batching import Batcher
+from chimera.db.errors import database_errors
 from chimera.db.tables import LLMCall
+from chimera.errors import ChimeraError, DatabaseUnavailable
 from chimera.llm.pricing import PriceTable
 from chimera.llm.types import LLMRequest, Usage
 from chimera.models.participants import ModelCatalog
@@ -61,7 +62,9 @@ class Accountant:
             interval_s=flush_interval_s,
             max_batch=max_batch,
             max_pending=max_pending,
-            retry_on=(SQLAlchemyError,),
+            # Only an outage is worth waiting for: a batch Postgres refuses (DataRejected)
+            # is dropped and counted, not retried for ever ahead of every later row.
+            retry_on=(DatabaseUnavailable,),
             on_drop=metrics.ACCOUNTING_FAILURES.inc,
         )
 
@@ -120,13 +123,13 @@ class Accountant:
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         # A retried batch may have been written already (its COMMIT's reply was lost).
-        with self._engine.begin() as conn:
+        with database_errors("cannot write llm_calls"), self._engine.begin() as conn:
             conn.execute(insert(LLMCall).on_conflict_do_nothing(index_elements=["call_id"]), rows)
 
     def _write_now(self, rows: list[dict[str, Any]]) -> None:
         try:
             self._insert(rows)
-        except SQLAlchemyError as exc:
+        except ChimeraError as exc:
             # The call has happened; failing the caller now would only make it pay again.
             metrics.ACCOUNTING_FAILURES.inc(len(rows))
             log.error("could not record %d llm_calls rows: %s", len(rows), exc)

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import RedisError
 
-from chimera.errors import RedisUnavailable
 from chimera.redis_client import ScriptCall, run_scripts
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
 _ALLOW = """
@@ -91,10 +90,8 @@ class CircuitBreaker:
 
     def allow(self, provider: str, model: str) -> Permit:
         """Ask leave to call."""
-        try:
+        with redis_errors("circuit breaker unavailable"):
             (raw,) = run_scripts(self._redis, [self.allow_call(provider, model)])
-        except RedisError as exc:
-            raise RedisUnavailable(f"circuit breaker unavailable: {exc}") from exc
         return self.permit(raw)
 
     def allow_call(self, provider: str, model: str) -> ScriptCall:
@@ -117,7 +114,7 @@ class CircuitBreaker:
         self._report(provider, model, "release")
 
     def _report(self, provider: str, model: str, outcome: str) -> str:
-        try:
+        with redis_errors("circuit breaker unavailable"):
             state = self._record(
                 keys=[self._key(provider, model)],
                 args=[
@@ -126,13 +123,9 @@ class CircuitBreaker:
                     int(self._settings.breaker_cooldown_s * 1000),
                 ],
             )
-        except RedisError as exc:
-            raise RedisUnavailable(f"circuit breaker unavailable: {exc}") from exc
         return state.decode() if isinstance(state, bytes) else str(state)
 
     def state(self, provider: str, model: str) -> str:
-        try:
+        with redis_errors("circuit breaker unavailable"):
             value = self._redis.hget(self._key(provider, model), "state")
-        except RedisError as exc:
-            raise RedisUnavailable(f"circuit breaker unavailable: {exc}") from exc
         return str(value) if value else CLOSED

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import redis
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, ValidationError
-from redis.exceptions import RedisError
 
 from chimera import metrics, tracing
 from chimera.errors import (
@@ -28,7 +27,6 @@ from chimera.errors import (
     LLMRetryable,
     ProviderNotConfigured,
     RateLimited,
-    RedisUnavailable,
     StructuredOutputInvalid,
 )
 from chimera.llm.accounting import Accountant
@@ -38,6 +36,7 @@ from chimera.llm.limiter import Admission, RateLimiter, Reservation
 from chimera.llm.types import LLMRequest, LLMResponse, Message
 from chimera.models.participants import ModelCatalog
 from chimera.redis_client import run_scripts
+from chimera.redis_errors import redis_errors
 from chimera.retry import compute_backoff
 
 log = logging.getLogger(__name__)
@@ -203,12 +202,10 @@ class LLMClient:
         """The breaker's permit and the limiter's reservation, asked in one round trip."""
         p, m = request.provider, request.model
         ask = self.limiter.request(p, m, estimate_input_tokens(request), request.max_output_tokens)
-        try:
+        with redis_errors("LLM governance unavailable"):
             raw_permit, raw_admission = run_scripts(
                 self._redis, [self.breaker.allow_call(p, m), self.limiter.acquire_call(ask)]
             )
-        except RedisError as exc:
-            raise RedisUnavailable(f"LLM governance unavailable: {exc}") from exc
         permit = self.breaker.permit(raw_permit)
         try:
             admission = self.limiter.admission(ask, raw_admission)

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import RedisError
 
 from chimera.batching import Batcher
-from chimera.errors import LLMBadRequest, RedisUnavailable
+from chimera.errors import ChimeraError, LLMBadRequest
 from chimera.redis_client import ScriptCall, run_scripts
+from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 from chimera.settings_values import ModelLimits
 
@@ -240,10 +240,8 @@ class RateLimiter:
     ) -> Admission:
         """Reserve one request and the estimated tokens now, or say how long to wait."""
         ask = self.request(provider, model, input_tokens, output_tokens)
-        try:
+        with redis_errors("rate limiter unavailable"):
             (raw,) = run_scripts(self._redis, [self.acquire_call(ask)])
-        except RedisError as exc:
-            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
         return self.admission(ask, raw)
 
     def request(
@@ -285,12 +283,10 @@ class RateLimiter:
 
     def reconcile(self, reservation: Reservation, input_tokens: int, output_tokens: int) -> None:
         """Replace the estimate with the real usage (if still in the window)."""
-        try:
+        with redis_errors("rate limiter unavailable"):
             run_scripts(
                 self._redis, [self._reconcile_call(reservation, input_tokens, output_tokens)]
             )
-        except RedisError as exc:
-            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
 
     def reconcile_soon(
         self, reservation: Reservation, input_tokens: int, output_tokens: int
@@ -308,8 +304,9 @@ class RateLimiter:
 
     def _run_deferred(self, calls: list[ScriptCall]) -> None:
         try:
-            run_scripts(self._redis, calls)
-        except RedisError as exc:  # estimates stay in place: conservative, not wrong
+            with redis_errors("rate limiter unavailable"):
+                run_scripts(self._redis, calls)
+        except ChimeraError as exc:  # estimates stay in place: conservative, not wrong
             log.warning("could not reconcile %d reservations: %s", len(calls), exc)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
@@ -321,15 +318,11 @@ class RateLimiter:
     def cancel(self, reservation: Reservation) -> None:
         """Give a reservation back whole: the call was never made."""
         keys = [f"{base}:{part}" for base in reservation.bases for part in ("log", "tok", "tot")]
-        try:
+        with redis_errors("rate limiter unavailable"):
             self._cancel(keys=keys, args=[reservation.id])
-        except RedisError as exc:
-            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc
 
     def penalize(self, provider: str, model: str, seconds: float) -> None:
         """No process calls ``provider/model`` for ``seconds`` (a provider's retry-after)."""
         penalty_key = f"{self._base(provider, model)}:penalty"
-        try:
+        with redis_errors("rate limiter unavailable"):
             self._penalize(keys=[penalty_key], args=[max(1, math.ceil(seconds * 1000))])
-        except RedisError as exc:
-            raise RedisUnavailable(f"rate limiter unavailable: {exc}") from exc

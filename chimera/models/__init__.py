@@ -23,7 +23,6 @@ from chimera.models.events import (
     TurnFailed,
     TurnRequested,
     output_event_adapter,
-    output_event_id,
 )
 from chimera.models.participants import PROVIDERS, Participant, Provider
 from chimera.models.transcript import TranscriptTurn
@@ -52,5 +51,4 @@ __all__ = [
     "TurnFailed",
     "TurnRequested",
     "output_event_adapter",
-    "output_event_id",
 ]

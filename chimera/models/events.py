@@ -1,9 +1,10 @@
 """Output events: what Chimera publishes on its `*.turn`, `*.response` and
 `*.completed` topics.
 
-Each carries a deterministic ``event_id`` (so a re-published event can be
-deduplicated downstream), its ``event_type``, the ``conversation_id``, when it
-occurred and the W3C trace context of the work that produced it.
+Each carries a deterministic ``event_id`` (``chimera.events.ids.output_event_id``, so
+a re-published event can be deduplicated downstream), its ``event_type``, the
+``conversation_id``, when it occurred and the W3C trace context of the work that
+produced it.
 """
 
 from __future__ import annotations
@@ -43,12 +44,6 @@ TOPIC_ROLE: dict[str, str] = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def output_event_id(owner_id: str, event_type: str, index: int | None = None) -> str:
-    """The deterministic id of an output event: one per (owner, type, turn)."""
-    suffix = "" if index is None else f":{index}"
-    return f"{owner_id}:{event_type}{suffix}"
 
 
 class OutputEvent(BaseModel):

@@ -10,21 +10,21 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeout
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis.exceptions import RedisError
 
 from chimera.db.admin import current_revision
 from chimera.errors import (
+    ChimeraError,
     DatabaseUnavailable,
     PortInUse,
     RedisUnavailable,
     WorkerUnavailable,
 )
 from chimera.redis_client import make_redis, ping
+from chimera.redis_errors import broker_errors, redis_errors
 from chimera.settings import Settings
 from chimera.settings_values import redact_url
 
-#: How this machine kind starts its services (machines/python-svc.md).
+#: How to start each service by hand on a Debian-like host (as scripts/ensure-services.sh does).
 START_HINTS = {
     "redis": (
         "start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 "
@@ -40,8 +40,9 @@ def check_redis(settings: Settings) -> str:
     client = make_redis(settings)
     try:
         ping(client)
-        version = client.info("server").get("redis_version", "?")
-    except (RedisUnavailable, RedisError) as exc:
+        with redis_errors("cannot read the Redis version"):
+            version = client.info("server").get("redis_version", "?")
+    except ChimeraError as exc:
         raise RedisUnavailable(f"{exc}; {START_HINTS['redis']}") from exc
     finally:
         client.close()
@@ -98,20 +99,21 @@ def run_canary(settings: Settings, *, timeout_s: float) -> dict[str, Any]:
     app = celery_client(settings)
     started = time.monotonic()
     try:
-        result = app.send_task(
-            "chimera.system.canary",
-            kwargs={"source": "stack", "sent_at": time.time()},
-            expires=timeout_s,
-        )
-        try:
-            reply: dict[str, Any] = result.get(timeout=timeout_s, interval=0.1)
-        finally:
-            result.forget()
+        with broker_errors("cannot reach the Celery broker"):
+            result = app.send_task(
+                "chimera.system.canary",
+                kwargs={"source": "stack", "sent_at": time.time()},
+                expires=timeout_s,
+            )
+            try:
+                reply: dict[str, Any] = result.get(timeout=timeout_s, interval=0.1)
+            finally:
+                result.forget()
     except (CeleryTimeout, TaskRevokedError) as exc:
         # Revoked: it expired in the queue before a worker took it.
         raise WorkerUnavailable(f"no worker ran the canary within {timeout_s:.0f}s") from exc
-    except (KombuOperationalError, RedisError) as exc:
-        raise WorkerUnavailable(f"cannot reach the Celery broker: {exc}") from exc
+    except RedisUnavailable as exc:
+        raise WorkerUnavailable(exc.message) from exc
     finally:
         app.close()
     reply["round_trip_ms"] = (time.monotonic() - started) * 1000

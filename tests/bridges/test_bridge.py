@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from chimera import heartbeat
 from chimera.db import admin
-from chimera.ids import handoff_task_id
+from chimera.events.ids import handoff_task_id
 from chimera.redis_client import make_redis
 from chimera.settings import Settings
 from tests.bridges.conftest import (

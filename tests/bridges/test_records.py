@@ -13,8 +13,8 @@ from bridges.bridge import celery_app
 from bridges.records import Outcome, RecordProcessor
 from chimera.db.engine import make_engine
 from chimera.errors import DatabaseUnavailable, RedisUnavailable
-from chimera.ids import handoff_task_id
-from chimera.inbox import Inbox
+from chimera.events.ids import handoff_task_id
+from chimera.events.inbox import Inbox
 from chimera.kafka.clients import make_producer
 from chimera.settings import Settings
 from tests.bridges.conftest import Queued, analysis, conversation, produce, queued, read_topic

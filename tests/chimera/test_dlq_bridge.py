@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from chimera.conversation.sink import original_value
-from chimera.errors import SafetyBlocked
-from chimera.inbox import Inbox
+from chimera.errors import LLMRefused, SafetyBlocked
+from chimera.events.deadletters import DeadLetter, dead_letter
+from chimera.events.inbox import EventStatus, Inbox
 from chimera.kafka.clients import make_producer
-from chimera.kafka.dlq import DeadLetter, dead_letter
 from chimera.settings import Settings, to_env
 from tests.bridges.conftest import (  # noqa: F401 - fixtures
     CELERYCONFIG_DEPRECATION,
@@ -29,28 +28,14 @@ pytestmark = pytest.mark.filterwarnings(CELERYCONFIG_DEPRECATION)
 
 def fail_like_a_worker(settings: Settings, inbox: Inbox, event_id: str) -> None:
     """What the conversation engine does when it gives up: the inbox row is
-    dead-lettered and the event's payload goes to the DLQ, keyed by its id."""
+    dead-lettered and the event's record goes to the DLQ."""
     recorded = inbox.get(event_id)
     assert recorded is not None
-    inbox.mark(event_id, "dead_lettered", error="SafetyBlocked: refused")
+    inbox.mark(event_id, EventStatus.DEAD_LETTERED, error="SafetyBlocked: refused")
     producer = make_producer(settings)
     try:
-        dead_letter(
-            producer,
-            settings.topic_conversation_dlq,
-            [
-                DeadLetter.from_error(
-                    SafetyBlocked("refused"),
-                    reason="llm_permanent",
-                    key=event_id.encode(),
-                    value=original_value(recorded.payload),
-                    original_topic=recorded.source.topic,
-                    original_partition=recorded.source.partition,
-                    original_offset=recorded.source.offset,
-                    event_id=event_id,
-                )
-            ],
-        )
+        letter = DeadLetter.of_event(recorded, LLMRefused(SafetyBlocked("refused")))
+        dead_letter(producer, settings.topic_conversation_dlq, [letter])
     finally:
         producer.close()
 
@@ -118,3 +103,39 @@ def test_a_poison_record_comes_back_from_its_replay_and_the_cap_stops_it(
     assert (replayed.key, replayed.value) == (original.key, original.value)
     assert replayed.headers == [("h", b"v"), ("x-replay-count", b"1")]
     assert bridge.stop().consumed == 2
+
+
+def test_a_workers_dead_letter_keeps_the_record_and_carries_its_replay_count(
+    bridge_settings: Settings,  # noqa: F811 - the fixture imported above
+    db: Any,
+    run_bridge: Any,  # noqa: F811
+) -> None:
+    """A dead letter written by a worker (not the bridge) is the record again: its key,
+    its headers and, once replayed, the replay's ``x-replay-count``; so the replay cap
+    holds however often the event fails in a worker."""
+    s, inbox = bridge_settings.model_copy(update={"dlq_max_replays": 1}), Inbox(db)
+    env = to_env(s)
+    produce(s, s.topic_conversation_new, [("t-1", conversation("evt-1"))])
+    bridge = run_bridge(s)
+    bridge.wait_for(lambda: bridge.stats.handed_off == 1, what="the first hand-off")
+
+    fail_like_a_worker(s, inbox, "evt-1")
+    (first,) = read_topic(s, s.topic_conversation_dlq, at_least=1)
+    headers = dict(first.headers)
+    assert first.key == b"t-1" and headers["h"] == b"v"
+    assert headers["x-replay-count"] == b"0" and headers["x-dlq-reason"] == b"llm_permanent"
+    assert headers["x-error-class"] == b"SafetyBlocked"
+
+    replayed = chimera("dlq", "replay", "--topic", "conversation.dlq", env=env)
+    assert "(replay 1 of 1)" in replayed.stdout, replayed.stderr
+    bridge.wait_for(lambda: bridge.stats.handed_off == 2, what="the replayed event's hand-off")
+    fail_like_a_worker(s, inbox, "evt-1")  # it fails again
+
+    letters = read_topic(s, s.topic_conversation_dlq, at_least=2)
+    second = max(letters, key=lambda r: r.timestamp)
+    headers = dict(second.headers)
+    assert second.key == b"t-1" and headers["h"] == b"v"
+    assert headers["x-replay-count"] == b"1"
+    again = chimera("dlq", "replay", "--topic", "conversation.dlq", env=env)
+    assert "replayed 1 time already; the limit is 1" in again.stdout, again.stderr
+    bridge.stop()

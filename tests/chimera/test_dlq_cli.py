@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chimera.inbox import Inbox
+from chimera.events.inbox import Inbox
 from chimera.settings import Settings, to_env
 from tests.bridges.conftest import read_topic
 from tests.chimera.test_cli import chimera

@@ -10,10 +10,10 @@ import pytest
 
 from chimera.codec import payload_hash
 from chimera.errors import ConfigError, NotFound
-from chimera.kafka.dlq import DeadLetter
-from chimera.kafka.letters import DeadLetterRecord, Scan, input_topic_for, resolve_topic
-from chimera.kafka.replay import Candidate, Filters, advance
-from chimera.kafka.replay import plan as replay_plan
+from chimera.events.deadletters import DeadLetter
+from chimera.events.letters import DeadLetterRecord, Scan, input_topic_for, resolve_topic
+from chimera.events.replay_plan import Candidate, Filters, advance
+from chimera.events.replay_plan import plan as replay_plan
 from chimera.settings import load_settings
 
 TOPIC = "conversation.dlq"

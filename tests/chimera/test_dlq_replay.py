@@ -12,17 +12,17 @@ from kafka import TopicPartition
 
 from chimera.codec import payload_hash
 from chimera.errors import NotFound
-from chimera.inbox import Inbox, Source
-from chimera.kafka.clients import make_consumer, make_producer
-from chimera.kafka.dlq import DeadLetter, dead_letter
-from chimera.kafka.letters import list_dead_letters
-from chimera.kafka.replay import (
+from chimera.events.deadletters import DeadLetter, dead_letter
+from chimera.events.inbox import Inbox, Source
+from chimera.events.letters import list_dead_letters
+from chimera.events.replay import (
     Action,
-    Filters,
     ReplayReport,
     replay,
     replay_group,
 )
+from chimera.events.replay_plan import Filters
+from chimera.kafka.clients import make_consumer, make_producer
 from chimera.settings import Settings, to_env
 from tests.bridges.conftest import read_topic
 from tests.chimera.test_cli import chimera

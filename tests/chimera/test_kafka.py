@@ -12,6 +12,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from chimera.errors import KafkaUnavailable
+from chimera.events.ids import output_event_id
 from chimera.kafka.clients import (
     client_config,
     make_consumer,
@@ -20,7 +21,7 @@ from chimera.kafka.clients import (
     publish_event,
 )
 from chimera.kafka.topics import ensure_topics, list_topics
-from chimera.models import TurnRequested, output_event_adapter, output_event_id
+from chimera.models import TurnRequested, output_event_adapter
 from chimera.settings import Settings, load_settings
 
 

@@ -20,6 +20,7 @@ from chimera.errors import (
     UndecodableEvent,
     UnsupportedSchemaVersion,
 )
+from chimera.events.ids import output_event_id
 from chimera.models import (
     ConversationCompleted,
     Participant,
@@ -27,7 +28,6 @@ from chimera.models import (
     TranscriptTurn,
     TurnCompleted,
     output_event_adapter,
-    output_event_id,
 )
 from chimera.models.participants import OTHER, ModelCatalog
 from chimera.settings import Settings, load_settings

@@ -72,6 +72,8 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         pids = recorded_pids(state)
         assert set(pids) == {"sim", "kafka", "worker", "flower", "beat", "bridge", "web"}
         assert all(psutil.pid_exists(pid) for pid in pids.values())
+        # The simulator is its own package, run as a process: chimera never imports it.
+        assert psutil.Process(pids["sim"]).cmdline()[1:3] == ["-m", "llmsim"]
 
         status = chimera("stack", "status", env=stack_env)
         assert status.returncode == 0, status.stdout
@@ -149,7 +151,7 @@ def test_configured_providers_need_no_simulator(stack_env: dict[str, str]) -> No
 
 def test_a_busy_web_port_is_a_clear_error(stack_env: dict[str, str], settings: Any) -> None:
     from chimera.errors import PortInUse
-    from chimera.stack.control import _start_web
+    from chimera.stack.starters import start_web
 
     state = Path(stack_env["CHIMERA_STATE_DIR"])
     with socket.socket() as busy:
@@ -158,7 +160,7 @@ def test_a_busy_web_port_is_a_clear_error(stack_env: dict[str, str], settings: A
         port = busy.getsockname()[1]
         scoped = settings.model_copy(update={"http_port": port, "state_dir": state})
         with pytest.raises(PortInUse, match=f"127.0.0.1:{port}, but something already listens"):
-            _start_web(scoped)
+            start_web(scoped)
     assert recorded_pids(state) == {}
 
 
@@ -193,7 +195,8 @@ def test_a_busy_flower_port_is_a_clear_error(
     """A listener is found before Flower starts; a socket merely bound there, when Flower
     fails to bind."""
     from chimera.errors import PortInUse
-    from chimera.stack.control import _start_flower, down
+    from chimera.stack.control import down
+    from chimera.stack.starters import start_flower
 
     state = Path(stack_env["CHIMERA_STATE_DIR"])
     with socket.socket() as busy:
@@ -205,7 +208,7 @@ def test_a_busy_flower_port_is_a_clear_error(
         with pytest.raises(
             PortInUse, match=f"127.0.0.1:{port}, but (something already listens|it is in use)"
         ):
-            _start_flower(scoped)
+            start_flower(scoped)
     down(scoped, echo=lambda _: None)  # as `up` does after a failed start
     assert recorded_pids(state) == {}
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from chimera.cli import main
 from chimera.conversation.topic_queue import TopicQueue
-from chimera.inbox import Inbox
+from chimera.events.inbox import Inbox
 from chimera.redis_client import make_redis
 from chimera.settings import get_settings
 from tests.conftest import PROJECT_ROOT
@@ -385,17 +385,6 @@ BAD_ARGUMENTS: list[tuple[str, tuple[str, ...], str]] = [
         ("demo", "--keep-running=1"),
         "'--keep-running' does not take a value",
     ),
-    ("sim: port a word", ("sim", "--port", "http"), "'http' is not a valid integer range"),
-    ("sim: port out of range", ("sim", "--port", "70000"), "70000 is not in the range 0<=x<=65535"),
-    ("sim: fault without rate", ("sim", "--fault-rate", "timeout"), "expected KIND=P"),
-    ("sim: unknown fault", ("sim", "--fault-rate", "gremlins=0.1"), "kind: Input should be"),
-    (
-        "sim: fault rate over 1",
-        ("sim", "--fault-rate", "timeout=2"),
-        "rate: Input should be less than or equal to 1",
-    ),
-    ("sim: negative latency", ("sim", "--ttft-ms", "-1"), "-1.0 is not in the range x>=0"),
-    ("sim: NaN latency", ("sim", "--ttft-ms", "nan"), "ttft_ms"),
 ]
 
 

@@ -27,11 +27,11 @@ from sqlalchemy import func, select, text
 from bridges.bridge import Bridge
 from bridges.options import BridgeOptions
 from chimera import defaults as d
-from chimera.conversation.sink import KafkaEventSink
 from chimera.db.tables import Event, LLMCall
-from chimera.ids import conversation_id, handoff_task_id
+from chimera.events.deadletters import MARKER_ROOM
+from chimera.events.ids import conversation_id, handoff_task_id
+from chimera.events.sink import KafkaEventSink
 from chimera.kafka.clients import make_producer
-from chimera.kafka.dlq import MARKER_ROOM
 from chimera.models import AnalysisCompleted, ConversationCompleted, TranscriptTurn
 from chimera.settings import Settings
 from tests.bridges.conftest import (

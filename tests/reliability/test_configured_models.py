@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from chimera.db.tables import Conversation, Event, LLMCall
-from chimera.ids import conversation_id
+from chimera.events.ids import conversation_id
 from tests.bridges.conftest import read_topic
 
 UNLISTED = "gpt-unlisted-1"

@@ -2,7 +2,7 @@
 
 What each fault does to one call (classification, retry-after, the breaker's
 states, timeouts, truncated bodies) is tested in tests/chimera/llm and
-tests/sim; here: the whole pipeline under a storm pays nothing twice, settles
+tests/llmsim; here: the whole pipeline under a storm pays nothing twice, settles
 every event, and fails permanently only what cannot succeed.
 """
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from chimera.db.tables import LLMCall
-from chimera.ids import conversation_id, run_id
+from chimera.events.ids import conversation_id, run_id
 from tests.helpers import wait_for
 from tests.reliability.harness import invariants
 from tests.reliability.harness.pg_proxy import PgCommitCutter

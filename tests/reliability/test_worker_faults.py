@@ -15,7 +15,7 @@ import pytest
 
 from chimera.conversation.store import StateStore
 from chimera.defaults import TASK_MAX_CRASHES
-from chimera.ids import conversation_id
+from chimera.events.ids import conversation_id
 from chimera.redis_client import make_redis
 from tests.helpers import wait_for
 from tests.reliability.harness import invariants

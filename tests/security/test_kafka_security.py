@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from chimera.errors import ChimeraError, ConfigError, KafkaUnavailable
-from chimera.kafka import letters, topics
+from chimera.events import letters
+from chimera.kafka import topics
 from chimera.kafka.clients import client_config, make_consumer, make_producer
 from chimera.readiness import Readiness
 from chimera.settings import Settings, load_settings

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from chimera.codec import payload_hash
 from chimera.db.tables import AnalysisRun, Conversation, ConversationTurn, Event, LLMCall
-from chimera.ids import conversation_id, run_id
-from chimera.inbox import Inbox, Source
+from chimera.events.ids import conversation_id, run_id
+from chimera.events.inbox import Inbox, Source
 from chimera.kafka.clients import make_consumer
 from chimera.kafka.topics import ensure_topics
 from tasks.handoff import send_handoff

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from chimera.ids import run_id
+from chimera.events.ids import run_id
 from chimera.models import ANALYSIS_KINDS
 from tests.bridges.conftest import read_topic
 from tests.helpers import wait_for

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chimera.codec import payload_hash
-from chimera.ids import handoff_task_id, run_id
+from chimera.events.ids import handoff_task_id, run_id
 from chimera.models import ANALYSIS_KINDS
 from tests.helpers import wait_for
 from tests.tasks.conftest import Flow
@@ -41,8 +41,8 @@ def start_on(flow: Flow, worker: Any, event: dict[str, Any], *, resume: bool = F
 
 def accept(flow: Flow, event: dict[str, Any]) -> str:
     from chimera.codec import payload_hash
-    from chimera.ids import conversation_id
-    from chimera.inbox import Source
+    from chimera.events.ids import conversation_id
+    from chimera.events.inbox import Source
 
     flow.inbox.accept(
         event_id=event["event_id"],

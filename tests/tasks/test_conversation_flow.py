@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from chimera.ids import conversation_id
+from chimera.events.ids import conversation_id
 from tests.tasks.conftest import Flow
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chimera.ids import conversation_id, run_id
+from chimera.events.ids import conversation_id, run_id
 from chimera.settings import Settings
 from tests.bridges import conftest as bridge_fixtures
 from tests.bridges.conftest import (

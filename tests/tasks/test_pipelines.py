@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chimera.codec import payload_hash
-from chimera.ids import conversation_id, handoff_task_id, run_id
+from chimera.events.ids import conversation_id, handoff_task_id, run_id
 from tests.tasks.conftest import Flow
 
 

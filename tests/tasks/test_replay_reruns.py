@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from chimera.ids import conversation_id, run_id
-from chimera.kafka.replay import Filters, replay
+from chimera.events.ids import conversation_id, run_id
+from chimera.events.replay import replay
+from chimera.events.replay_plan import Filters
 from chimera.settings import Settings
 from tests.bridges import conftest as bridge_fixtures
 from tests.bridges.conftest import CELERYCONFIG_DEPRECATION, produce

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chimera.conversation.topic_queue import TopicQueue
-from chimera.ids import conversation_id
+from chimera.events.ids import conversation_id
 from chimera.redis_client import make_redis
 from tests.tasks.conftest import Flow
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from chimera.ids import conversation_id, run_id
+from chimera.events.ids import conversation_id, run_id
 from chimera.kafka.clients import make_producer
 from chimera.settings import Settings
 from tests.bridges import conftest as bridge_fixtures

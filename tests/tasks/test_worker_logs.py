@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chimera.codec import payload_hash
-from chimera.ids import conversation_id, handoff_task_id
+from chimera.events.ids import conversation_id, handoff_task_id
 from tests.helpers import wait_for
 from tests.tasks.conftest import Flow
 
@@ -44,7 +44,16 @@ def test_worker_json_logs_name_the_event_and_conversation(
             if r.get("conversation_id") == cid or r.get("event_id") == event["event_id"]
         ]
 
-    records = wait_for(lambda: len(ours()) >= 2 and ours(), what="the conversation's log lines")
+    def both() -> list[dict[str, Any]] | None:
+        records = ours()
+        messages = [r["message"] for r in records]
+        done = any("started for event" in m for m in messages) and any(
+            "completed:" in m for m in messages
+        )
+        return records if done else None
+
+    # The conversation is stored before its worker logs "completed": wait for the line.
+    records = wait_for(both, what="the conversation's start and completion log lines")
     started = next(r for r in records if "started for event" in r["message"])
     assert started["task"] == "chimera.conversation.start"
     assert started["event_id"] == event["event_id"] and started["level"] == "INFO"

@@ -15,8 +15,8 @@ import redis
 from pydantic import SecretStr
 
 from chimera.codec import payload_hash
-from chimera.ids import conversation_id, finalize_task_id, handoff_task_id, turn_task_id
-from chimera.inbox import Inbox
+from chimera.events.ids import conversation_id, finalize_task_id, handoff_task_id, turn_task_id
+from chimera.events.inbox import Inbox
 from chimera.kafka.topics import ensure_topics
 from chimera.settings import Settings
 from chimera.stack.checks import celery_client, run_canary

@@ -145,8 +145,8 @@ def test_ending_of_a_finished_transcript() -> None:
 
 def test_simulated_conversations_end_when_both_sides_have_closed() -> None:
     """Against the simulator's own closing marker, over many seeded conversations."""
-    from chimera.sim.dialogue import Turn, reply
-    from chimera.sim.dialogue import is_closing as sim_is_closing
+    from llmsim.dialogue import Turn, reply
+    from llmsim.dialogue import is_closing as sim_is_closing
 
     topics = ["Should cities ban cars?", "Is remote work good for innovation?"]
     for seed in range(40):

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, event
 
 from chimera.conversation.export import export_conversations
-from chimera.conversation.formats import ParsedConversation, read_jsonl
+from chimera.conversation.parsing import ParsedConversation, read_jsonl
 from chimera.errors import DatabaseUnavailable
 from tests.chimera.conversation import transcripts as tx
 from tests.chimera.conversation.stored import T0, add_conversation

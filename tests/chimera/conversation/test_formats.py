@@ -10,15 +10,13 @@ import pytest
 
 from chimera.conversation.formats import (
     ExportedConversation,
-    LineError,
-    ParsedConversation,
     assistant_speaker,
     openai_name,
-    read_jsonl,
     to_jsonl,
     to_openai,
     to_sharegpt,
 )
+from chimera.conversation.parsing import LineError, ParsedConversation, read_jsonl
 from chimera.models import Participant, TopicSpec
 from tests.chimera.conversation import transcripts as tx
 

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from chimera.codec import payload_hash
-from chimera.conversation.reconcile import reconcile
+from chimera.conversation.reconcile import StuckConversations
 from chimera.conversation.repository import ConversationRepository
 from chimera.conversation.state import ConversationState
 from chimera.conversation.store import StateStore
 from chimera.conversation.topic_queue import TopicQueue, event_for
 from chimera.errors import InvalidJSON
-from chimera.ids import conversation_id
-from chimera.inbox import Inbox
+from chimera.events.ids import conversation_id
+from chimera.events.inbox import Inbox
+from chimera.events.reconcile import Workflow, reconcile
 from chimera.models import ConversationRequest
 from chimera.redis_client import make_redis
 from tests.helpers import wait_for
@@ -240,14 +241,13 @@ def test_the_reconciler_redrives_lost_work_and_repairs_the_inbox(redis_ns: Any, 
 
     redriven: list[tuple[str, bool]] = []
     given_up: list[str] = []
-    report = reconcile(
-        settings,
-        inbox=inbox,
-        store=store,
-        repo=repo,
+    workflow = Workflow(
+        "conversation",
+        StuckConversations(settings, store=store, repo=repo),
         redrive=lambda e, resume: redriven.append((e, resume)),
         give_up=lambda e, why: given_up.append(e),
     )
+    report = reconcile(settings, inbox, [workflow])
     assert sorted(redriven) == [("lost", False), ("stalled", True)]
     assert report.progressing == 1
     assert report.repaired == ["finished"] and inbox.get("finished").status == "done"  # type: ignore[union-attr]
@@ -282,14 +282,13 @@ def test_a_turn_holding_the_lease_or_waiting_to_retry_is_progress_not_a_stall(
 
     def run() -> tuple[list[str], int]:
         redriven: list[str] = []
-        report = reconcile(
-            settings,
-            inbox=inbox,
-            store=store,
-            repo=repo,
+        workflow = Workflow(
+            "conversation",
+            StuckConversations(settings, store=store, repo=repo),
             redrive=lambda e, resume: redriven.append(e),
             give_up=lambda e, why: None,
         )
+        report = reconcile(settings, inbox, [workflow])
         return redriven, report.progressing
 
     assert run() == ([], 2)

@@ -12,7 +12,7 @@ from chimera.db.tables import LLMCall
 from chimera.llm.client import LLMClient
 from chimera.llm.registry import build_client
 from chimera.redis_client import make_redis
-from chimera.sim import SimConfig, Simulator
+from llmsim import SimConfig, Simulator
 
 MODELS = {
     "anthropic": "claude-sonnet-5-5",

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 from chimera import errors as e
 from chimera.llm.client import LLMClient
 from chimera.llm.types import CallMeta, LLMRequest, Message
-from chimera.sim import Simulator
+from llmsim import Simulator
 from tests.chimera.llm.conftest import MODELS
 from tests.helpers import wait_for
 

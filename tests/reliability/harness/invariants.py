@@ -3,6 +3,8 @@
 - every input event is done or dead-lettered, never both, never neither (inbox
   status, and a dead letter on the DLQ topic exactly for the dead-lettered ones);
 - exactly one result row per event (conversation or analysis run), none for others;
+- every result on its output topic, a record published again under the same event_id
+  (``outputs``);
 - LLM calls bounded: nothing paid beyond the stored steps but what a fault allows;
 - no leftover queue, unacked, chord or lock keys in the stack's Redis;
 - the bridge's consumer group has no lag;
@@ -20,10 +22,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from chimera.db.tables import AnalysisRun, Conversation, ConversationTurn, Event, LLMCall
-from chimera.ids import conversation_id, run_id
+from chimera.events.ids import conversation_id, run_id
+from chimera.events.letters import committed_offsets, read_dead_letters
 from chimera.kafka.clients import make_consumer
-from chimera.kafka.letters import committed_offsets, read_dead_letters
 from chimera.models import ANALYSIS_KINDS
+from tests.reliability.harness.outputs import check_outputs
 from tests.reliability.harness.stack import Stack
 
 
@@ -39,6 +42,8 @@ class Report:
     duplicate_rows: int = 0
     dlq_records: int = 0
     dlq_duplicates: int = 0
+    output_records: int = 0
+    output_duplicates: int = 0
     steps_stored: int = 0
     llm_calls_ok: int = 0
     llm_calls_failed: int = 0
@@ -79,6 +84,7 @@ def check(
     # only past the visibility timeout, and run (as no-ops) after the events settled.
     _check_redis(stack, ids, report, allow_expiring_chord_orphans, quiet_timeout_s)
     _check_outcomes(stack, ids, report, allowed_dead_letters)
+    check_outputs(stack, ids, report)
     _check_llm_calls(stack, sim, ids, report, allowed_extra_calls)
     _check_lag(stack, report)
     _check_processes(stack, report, rss_growth_mib, rss_baseline or {})

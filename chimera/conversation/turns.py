@@ -1,0 +1,190 @@
+"""What a conversation task does next: the decisions of its start, its turns and its end.
+
+A Celery task is an adapter: it passes ids to one function here and maps the answer
+onto Celery (send a chain, ``self.retry``, stop the chain, send the finalise step).
+Every choice about the work itself is made here, where it can be tested without a
+worker: which failure ends the conversation and why, when the LLM retries are
+spent and how long to wait, whether a finished conversation is analysed.  A
+failure that ends the conversation is recorded (``ConversationEngine.fail``) before
+the answer is returned, with the dead-letter reason of its error class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chimera import defaults as d
+from chimera.conversation.engine import ConversationEngine
+from chimera.crashes import CrashCounter
+from chimera.decisions import RetryLLM, RetryPlumbing, llm_retry
+from chimera.errors import (
+    ChimeraError,
+    CrashLoop,
+    DataRejected,
+    LLMPermanent,
+    LLMRefused,
+    LLMRetryable,
+    LockNotAcquired,
+    RetriesExhausted,
+    ServiceUnavailable,
+    StaleLockToken,
+    Unrecoverable,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChainToSend:
+    """The turns still to run (then the finalise step), as one chain."""
+
+    conversation_id: str
+    turns: range
+
+
+@dataclass(frozen=True)
+class Next:
+    """The turn is done (now or before): the chain goes on."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The conversation is over: stop the chain and send the finalise step."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The conversation is gone (finalised, failed or lost): stop the chain, nothing else."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The conversation failed for good and is recorded so: stop the chain."""
+
+    error: ChimeraError
+
+
+TurnDecision = Next | Finish | Stop | Failed | RetryLLM | RetryPlumbing
+
+#: Plumbing trouble a turn waits out: the lock busy (or the turn before not done yet),
+#: a lease that lapsed under a write, a dependency away.
+_PLUMBING = (LockNotAcquired, StaleLockToken, ServiceUnavailable)
+
+
+def dispatch(
+    engine: ConversationEngine, event_id: str, *, resume: bool = False
+) -> ChainToSend | None:
+    """Start the event's conversation; the chain to send, or None when there is none
+    to send: the conversation is over, or its chain went out before (unless ``resume``:
+    the reconciler re-sends a chain that was lost)."""
+    try:
+        state = engine.start(event_id)
+    except DataRejected as exc:  # a store refused the event's data: no retry can help
+        engine.give_up(event_id, exc)
+        return None
+    if state is None or (state.chain_sent and not resume):
+        return None
+    cid = state.conversation_id
+    # Marked first, so its first turn does not find the lease taken by this marking.
+    # If sending fails after it, the state makes no progress and the reconciler
+    # resumes the chain.
+    engine.mark_chain_sent(cid)
+    return ChainToSend(cid, range(state.next_turn, state.max_turns))
+
+
+def attempt_turn(
+    engine: ConversationEngine,
+    cid: str,
+    turn_index: int,
+    *,
+    attempt: int = 1,
+    crashes: int = 0,
+) -> TurnDecision:
+    """Run turn ``turn_index`` once (LLM attempt ``attempt``); what to do next.
+
+    ``attempt`` counts LLM attempts only; waiting for the lock is not one.  A turn
+    whose earlier runs died with their worker ``crashes`` times fails the conversation
+    instead of running again.  A retryable LLM failure is retried while
+    ``CHIMERA_TURN_MAX_RETRIES`` allows; anything else that will not pass fails it.
+    """
+    if CrashCounter.exhausted(crashes):
+        return _crash_loop(engine, cid, turn_index, crashes)
+    try:
+        outcome = engine.run_turn(cid, turn_index, attempt=attempt)
+    except ChimeraError as exc:
+        return _after_failure(engine, cid, turn_index, exc, attempt)
+    if outcome.gone:
+        return Stop()
+    return Finish() if outcome.finished else Next()
+
+
+def _crash_loop(
+    engine: ConversationEngine, cid: str, turn_index: int, crashes: int
+) -> Failed | RetryPlumbing:
+    crash = CrashLoop(
+        f"turn {turn_index} died with its worker {crashes} times", conversation_id=cid
+    )
+    try:
+        engine.fail(cid, crash, attempts=crashes)
+    except (LockNotAcquired, ServiceUnavailable) as exc:
+        return RetryPlumbing(exc)  # the retry gives up again
+    return Failed(crash)
+
+
+def _after_failure(
+    engine: ConversationEngine, cid: str, turn_index: int, exc: ChimeraError, attempt: int
+) -> Failed | RetryLLM | RetryPlumbing:
+    """Wait out what may pass; record the conversation failed on what will not."""
+    if isinstance(exc, _PLUMBING):
+        return RetryPlumbing(exc)
+    error: ChimeraError
+    if isinstance(exc, LLMRetryable):
+        retry = llm_retry(
+            exc,
+            attempt=attempt,
+            max_retries=engine.settings.turn_max_retries,
+            cap_s=d.TURN_RETRY_CAP_S,
+        )
+        if retry is not None:
+            log.info(
+                "conversation %s turn %d: %s; retry %d in %.1fs",
+                cid,
+                turn_index,
+                type(exc).__name__,
+                attempt,
+                retry.countdown_s,
+            )
+            engine.waiting_to_retry(cid, retry.countdown_s)
+            return retry
+        error = RetriesExhausted(exc)
+    elif isinstance(exc, LLMPermanent):
+        error = LLMRefused(exc)
+    elif isinstance(exc, DataRejected):
+        error = exc  # a store refused the data: its own reason, data_rejected
+    else:
+        error = Unrecoverable(exc)
+    engine.fail(cid, error, attempts=attempt)
+    return Failed(error)
+
+
+def conclude(
+    engine: ConversationEngine, cid: str, *, analyse: Callable[[str], str | None]
+) -> str | None:
+    """Finalise the conversation (once); the analysis event to hand off, or None.
+
+    When completed conversations are analysed (``CHIMERA_ANALYZE_COMPLETED_CONVERSATIONS``),
+    ``analyse`` records the analysis event of a completed conversation once and
+    returns its id while it still has to be handed off.  A duplicate run finds the
+    conversation finalised already and asks again: the hand-off of the first run
+    may not have happened.
+    """
+    try:
+        engine.finalize(cid)
+    except DataRejected as exc:  # a store refused the conversation's data
+        engine.fail(cid, exc)
+        return None
+    if not engine.settings.analyze_completed_conversations or not engine.completed(cid):
+        return None
+    return analyse(cid)

@@ -1,0 +1,48 @@
+"""The shared retry decision: retry an LLM failure while the budget lasts, never past it."""
+
+from __future__ import annotations
+
+import pytest
+
+from chimera.decisions import RetryLLM, llm_retry
+from chimera.errors import LLMBadRequest, LLMRefused, RateLimited, RetriesExhausted, Unrecoverable
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_an_llm_failure_is_retried_while_the_budget_lasts(attempt: int) -> None:
+    exc = RateLimited("slow down")
+    retry = llm_retry(exc, attempt=attempt, max_retries=3, cap_s=60.0)
+    assert isinstance(retry, RetryLLM) and retry.error is exc
+    # Exponential with at most a quarter taken off by the jitter.
+    assert 0.75 * 2 ** (attempt - 1) <= retry.countdown_s <= 2 ** (attempt - 1)
+
+
+def test_the_attempt_after_the_budget_gets_no_retry() -> None:
+    assert llm_retry(RateLimited("slow down"), attempt=4, max_retries=3, cap_s=60.0) is None
+    assert llm_retry(RateLimited("slow down"), attempt=1, max_retries=0, cap_s=60.0) is None
+
+
+def test_the_server_hint_wins_when_longer_but_stays_capped() -> None:
+    hinted = llm_retry(RateLimited("wait", retry_after_s=9.0), attempt=1, max_retries=3, cap_s=60.0)
+    assert hinted is not None and hinted.countdown_s == 9.0
+    capped = llm_retry(
+        RateLimited("wait", retry_after_s=900.0), attempt=1, max_retries=3, cap_s=5.0
+    )
+    assert capped is not None and capped.countdown_s == 5.0
+
+
+@pytest.mark.parametrize(
+    ("cls", "reason"),
+    [
+        (Unrecoverable, "error"),
+        (LLMRefused, "llm_permanent"),
+        (RetriesExhausted, "retries_exhausted"),
+    ],
+)
+def test_a_failure_that_ends_the_work_names_its_reason_and_keeps_its_cause(
+    cls: type[Unrecoverable], reason: str
+) -> None:
+    cause = LLMBadRequest("400 from the provider", conversation_id="conv-1")
+    error = cls(cause)
+    assert error.dlq_reason == reason and error.cause is cause
+    assert error.message == "400 from the provider" and not error.retryable
