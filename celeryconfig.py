@@ -96,6 +96,11 @@ beat_schedule = {
         "schedule": _s.topics_drain_interval_s,
         "options": {"expires": _s.topics_drain_interval_s},
     },
+    "feed-jobs": {
+        "task": "chimera.jobs.feed",
+        "schedule": _s.jobs_feed_interval_s,
+        "options": {"expires": _s.jobs_feed_interval_s},
+    },
     "reconcile": {
         "task": "chimera.reconcile",
         "schedule": _s.reconcile_interval_s,

@@ -49,6 +49,7 @@ def limits_from(settings: Settings) -> ConversationLimits:
         max_turns=settings.max_conversation_turns,
         max_participants=settings.max_participants,
         max_metadata_bytes=settings.max_output_metadata_bytes,
+        max_output_tokens=settings.turn_max_output_tokens,
         default_participants=tuple(settings.default_participants),
         models=catalog_for(settings),
     )

@@ -1,22 +1,45 @@
-"""What a task is told to do after one try, when the answer is "try again".
+"""What a task is told to do after one try, when the answer is "try again" or "wait".
 
 Conversation turns and analysis parts both retry an LLM failure that may pass
 (with a growing, jittered pause the caller's retry budget bounds) and plumbing
 trouble (a dependency away, a busy lock).  The choice between them, and the
 pause, are made here; a Celery task only maps the answer onto ``self.retry``.
+
+Waiting is not an attempt (``llm_wait``): the fleet-wide limiter turning a call
+away (``LimiterRefused``), the breaker open (``CircuitOpen``) or a provider's 429
+with a ``retry-after`` (the provider names when it can take the call: the call was
+early, not failed) re-schedule the work after the wait with the SAME attempt
+number, so a long backlog at the rate limit never spends LLM retries.  The safety
+valve: after ``MAX_WAITS`` waits in a row, a wait counts as an attempt again (and a
+conversation's deadline still applies to its waits).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
-from chimera.errors import ChimeraError, LLMRetryable
+from chimera.errors import ChimeraError, CircuitOpen, LimiterRefused, LLMRetryable, RateLimited
 from chimera.retry import compute_backoff
+
+#: Waits in a row (see ``llm_wait``) after which a wait counts as an attempt again.
+MAX_WAITS = 500
+#: The pause of a wait without a hint, in seconds.
+DEFAULT_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
 class RetryLLM:
     """Run again in ``countdown_s`` with the next attempt number: the LLM may answer then."""
+
+    countdown_s: float
+    error: LLMRetryable
+
+
+@dataclass(frozen=True)
+class RetryWait:
+    """Run again in ``countdown_s`` with the SAME attempt number and one more wait: the
+    call waited for the limiter, the breaker or a provider's ``retry-after``."""
 
     countdown_s: float
     error: LLMRetryable
@@ -38,3 +61,22 @@ def llm_retry(
         return None
     delay = compute_backoff(attempt, base_s=1.0, cap_s=cap_s, server_hint_s=exc.retry_after_s)
     return RetryLLM(delay, exc)
+
+
+def is_wait(exc: LLMRetryable) -> bool:
+    """Whether ``exc`` says "not yet" rather than "failed": the limiter or the breaker
+    turned the call away, or the provider's 429 named when to come back."""
+    if isinstance(exc, LimiterRefused | CircuitOpen):
+        return True
+    return isinstance(exc, RateLimited) and exc.retry_after_s is not None
+
+
+def llm_wait(exc: LLMRetryable, *, waits: int, cap_s: float) -> RetryWait | None:
+    """The wait ``exc`` asks for (the ``waits``-th before it in a row); None when it is
+    no wait, or when ``MAX_WAITS`` is spent (then it counts as an attempt)."""
+    if not is_wait(exc) or waits >= MAX_WAITS:
+        return None
+    hint = exc.retry_after_s if exc.retry_after_s and exc.retry_after_s > 0 else DEFAULT_WAIT_S
+    # A little spread, so the callers turned away together do not all come back together.
+    spread = float(random.Random().random())  # noqa: S311 - timing, not secrecy
+    return RetryWait(min(cap_s, hint) * (1 + 0.2 * spread), exc)

@@ -52,6 +52,8 @@ TASK_MAX_CRASHES: Final = 3
 TOPICS_CAPACITY: Final = 50
 TOPICS_BATCH: Final = 20
 TOPICS_DRAIN_INTERVAL_S: Final = 5.0
+JOBS_FEED_INTERVAL_S: Final = 5.0
+JOBS_FEED_BATCH: Final = 200
 # A topic-queue item larger than this is dead-lettered unread.
 TOPICS_MAX_ITEM_BYTES: Final = 65_536
 # The topic queue's dead letters (a Redis list) keep at most this many entries.

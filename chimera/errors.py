@@ -38,6 +38,7 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     ├── LLMError
     │   ├── LLMRetryable                worth another try later
     │   │   ├── RateLimited             429 / local limiter (carries retry_after_s)
+    │   │   │   └── LimiterRefused      the fleet-wide limiter turned the call away (no call made)
     │   │   ├── ProviderOverloaded      5xx, 529
     │   │   ├── LLMTimeout              timeouts, connection resets
     │   │   ├── MalformedResponse       truncated JSON, missing content/usage
@@ -52,6 +53,7 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     ├── AnalysisFailed                  every analysis of a run failed; dead-lettered
     ├── AnalysisAbandoned               re-driven too often without finishing
     ├── CrashLoop                       a task's runs keep dying with their worker
+    ├── TooFewTurns                     a conversation ended before its min_turns
     ├── Unrecoverable                   a failure ended the work for good (wraps it)
     │   ├── LLMRefused                  ... an LLMPermanent one
     │   └── RetriesExhausted            ... a retryable one that outlasted its retries
@@ -236,6 +238,15 @@ class RateLimited(LLMRetryable):
     """Raised on a 429 or when the fleet-wide limiter says to wait."""
 
 
+class LimiterRefused(RateLimited):
+    """Raised when the fleet-wide limiter turns a call away after waiting the maximum.
+
+    No provider call was made: waiting for capacity is not an attempt, so callers
+    re-schedule the work with ``retry_after_s`` as countdown and the same attempt
+    number (``chimera.decisions.llm_wait``).
+    """
+
+
 class ProviderOverloaded(LLMRetryable):
     """Raised on 5xx and 529 answers."""
 
@@ -299,6 +310,13 @@ class CrashLoop(ChimeraError):
     """Raised (recorded) when a task's runs died with their worker too often to try again."""
 
     dlq_reason: ClassVar[str] = "worker_lost"
+
+
+class TooFewTurns(ChimeraError):
+    """Recorded (and dead-lettered) when a conversation ends before its ``min_turns``,
+    for any reason (its time ran out, most often); a replay resumes it, keeping its turns."""
+
+    dlq_reason: ClassVar[str] = "too_few_turns"
 
 
 class Unrecoverable(ChimeraError):

@@ -38,6 +38,15 @@ BREAKER_STATE = Gauge(
     "1 while this process last saw the provider/model breaker open, else 0.",
     ["provider", "model"],
 )
+CONVERSATIONS_RUNNING = Gauge(
+    "chimera_conversations_running",
+    "Conversations admitted and running, fleet-wide, as this process last saw it.",
+)
+CONVERSATIONS_WAITING = Gauge(
+    "chimera_conversations_waiting_admission",
+    "Conversations waiting for admission (CHIMERA_MAX_RUNNING_CONVERSATIONS), fleet-wide, "
+    "as this process last saw it.",
+)
 ACCOUNTING_FAILURES = Counter(
     "chimera_llm_accounting_failures_total",
     "llm_calls rows that could not be written (the call itself went through).",

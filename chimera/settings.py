@@ -117,7 +117,13 @@ class Settings(ServiceSettings):
     conversation_timeout_seconds: PositiveInt = env_field(
         d.CONVERSATION_TIMEOUT_SECONDS, "CONVERSATION_TIMEOUT_SECONDS"
     )
-    """A conversation's time budget."""
+    """A conversation's time budget, counted from its first turn."""
+    max_running_conversations: Annotated[int, Field(ge=1)] | None = None
+    """Fleet-wide cap on conversations running at once; the others wait for admission, by
+    `priority` then arrival. Unset: `rate_limit_requests_per_minute` x
+    `CONVERSATION_TIMEOUT_SECONDS` / 60 / (2 x `MAX_CONVERSATION_TURNS`), at least 1 (the
+    running conversations' turns fit in half their time budget at one provider's request limit;
+    15 with the defaults)."""
     max_participants: Annotated[int, Field(ge=2, le=64)] = d.MAX_PARTICIPANTS
     """Most participants per conversation."""
     conversation_lock_ttl_s: Annotated[float, Field(ge=1, le=600)] = d.CONVERSATION_LOCK_TTL_S
@@ -134,6 +140,10 @@ class Settings(ServiceSettings):
     """Most topics one drain of the queue starts."""
     topics_drain_interval_s: PositiveFloat = d.TOPICS_DRAIN_INTERVAL_S
     """How often beat drains the topic queue."""
+    jobs_feed_interval_s: PositiveFloat = d.JOBS_FEED_INTERVAL_S
+    """How often beat feeds the running jobs (`chimera jobs`) their next conversations."""
+    jobs_feed_batch: Annotated[int, Field(ge=1)] = d.JOBS_FEED_BATCH
+    """Most `conversation.new` events one feed publishes for one job."""
     topics_max_item_bytes: Annotated[int, Field(ge=256)] = d.TOPICS_MAX_ITEM_BYTES
     """A larger queue item is dead-lettered unread (`too_large`)."""
     topics_dead_max: PositiveInt = d.TOPICS_DEAD_MAX

@@ -33,6 +33,8 @@ class CallRecord:
     output_tokens: int
     stream: bool
     request_id: str
+    #: The JSON request body, kept only with ``record_bodies`` (sampling parameters, prompts).
+    body: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +91,7 @@ class CallLog:
         input_tokens: int = 0,
         output_tokens: int = 0,
         stream: bool = False,
+        body: dict[str, Any] | None = None,
     ) -> CallRecord:
         with self._lock:
             record = CallRecord(
@@ -104,6 +107,7 @@ class CallLog:
                 output_tokens=output_tokens,
                 stream=stream,
                 request_id=request_id,
+                body=body,
             )
             self._records.append(record)
             self._counts[(provider, model, status)] += 1

@@ -33,6 +33,9 @@ class SimConfig(BaseModel):
     closing_certain_turn: int = Field(default=14, ge=1, description="…and always do from here")
     require_auth: bool = True
     max_call_records: int = Field(default=10_000, ge=1)
+    record_bodies: bool = Field(
+        default=False, description="keep each call's JSON request body in the call log"
+    )
 
     #: What ``POST /_sim/config`` may change while running.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset(
@@ -46,6 +49,7 @@ class SimConfig(BaseModel):
             "closing_start_turn",
             "closing_certain_turn",
             "require_auth",
+            "record_bodies",
         }
     )
 

@@ -62,6 +62,7 @@ class _Outcome:
     limited: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    body: dict[str, Any] | None = None
 
 
 class SimApp:
@@ -89,6 +90,8 @@ class SimApp:
                 raise provider.missing_key()
             call = provider.parse(request, route)
             outcome.model, outcome.stream = call.model, call.stream
+            if config.record_bodies:
+                outcome.body = request.json_object()
             outcome.input_tokens = engine.input_tokens(call.prompt)
             if route.action == "count":
                 return self._finish(
@@ -190,6 +193,7 @@ class SimApp:
             input_tokens=outcome.input_tokens,
             output_tokens=outcome.output_tokens,
             stream=outcome.stream,
+            body=outcome.body,
         )
         level = logging.WARNING if status == 404 else logging.INFO
         log.log(

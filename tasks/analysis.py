@@ -13,7 +13,7 @@ from typing import Any
 from celery import Task, chord, shared_task
 
 from chimera.analysis.decisions import PartDone, attempt_part, dispatch
-from chimera.decisions import RetryLLM, RetryPlumbing
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait
 from chimera.errors import ServiceUnavailable
 from chimera.events.ids import aggregate_task_id, part_task_id
 from tasks.policy import counted_run, plumbing_retries_left, plumbing_retry
@@ -40,7 +40,7 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
 
 # max_retries=None: CHIMERA_ANALYSIS_MAX_RETRIES bounds the LLM retries, not Celery's 3.
 @shared_task(name="chimera.analysis.part", bind=True, acks_late=True, max_retries=None)
-def part(self: Task, event_id: str, kind: str, attempt: int = 1) -> dict[str, Any]:
+def part(self: Task, event_id: str, kind: str, attempt: int = 1, waits: int = 0) -> dict[str, Any]:
     """One analysis: its result, ok or error, or a retry
     (``chimera.analysis.decisions.attempt_part`` decides)."""
     rt = runtime()
@@ -52,6 +52,7 @@ def part(self: Task, event_id: str, kind: str, attempt: int = 1) -> dict[str, An
             attempt=attempt,
             crashes=crashes,
             plumbing_retries_left=plumbing_retries_left(self),
+            waits=waits,
         )
         match decision:
             case PartDone(result=result):
@@ -60,6 +61,14 @@ def part(self: Task, event_id: str, kind: str, attempt: int = 1) -> dict[str, An
                 raise self.retry(
                     args=(event_id, kind),
                     kwargs={"attempt": attempt + 1},
+                    exc=exc,
+                    countdown=delay,
+                    max_retries=None,
+                ) from exc
+            case RetryWait(countdown_s=delay, error=exc):  # not an attempt: the same number
+                raise self.retry(
+                    args=(event_id, kind),
+                    kwargs={"attempt": attempt, "waits": waits + 1},
                     exc=exc,
                     countdown=delay,
                     max_retries=None,

@@ -14,15 +14,19 @@ import logging
 from celery import Task, chain, shared_task
 
 from chimera.conversation.turns import (
+    ChainToSend,
     Failed,
     Finish,
+    HandOff,
     Next,
+    Queued,
     Stop,
     attempt_turn,
     conclude,
     dispatch,
+    release,
 )
-from chimera.decisions import RetryLLM, RetryPlumbing
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait
 from chimera.errors import LockNotAcquired, ServiceUnavailable
 from chimera.events.ids import finalize_task_id, turn_task_id
 from tasks.handoff import send_handoff
@@ -34,14 +38,21 @@ log = logging.getLogger(__name__)
 
 @shared_task(name="chimera.conversation.start", bind=True, acks_late=True, ignore_result=True)
 def start(self: Task, event_id: str, resume: bool = False) -> None:
-    """Create the conversation of an inbox event and send its chain of turns (once,
-    unless ``resume``: the reconciler re-sends a chain that was lost)."""
+    """Admit and create the conversation of an inbox event and send its chain of turns
+    (once, unless ``resume``: the reconciler re-sends a chain that was lost); while
+    the running ones are at their cap it waits in line (no worker held)."""
     try:
         send = dispatch(runtime().conversations, event_id, resume=resume)
     except ServiceUnavailable as exc:
         raise plumbing_retry(self, exc) from exc
-    if send is None:
-        return
+    match send:
+        case None:
+            return
+        case Queued(handoff=admitted) | HandOff(event_ids=admitted):
+            hand_off_admitted(self, admitted)
+            return
+        case ChainToSend(handoff=admitted):
+            hand_off_admitted(self, admitted)
     cid = send.conversation_id
     steps = [turn.si(cid, i).set(task_id=turn_task_id(cid, i)) for i in send.turns]
     steps.append(finalize.si(cid).set(task_id=finalize_task_id(cid)))
@@ -58,12 +69,19 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
     ignore_result=True,
     max_retries=None,
 )
-def turn(self: Task, conversation_id: str, turn_index: int, attempt: int = 1) -> None:
+def turn(
+    self: Task, conversation_id: str, turn_index: int, attempt: int = 1, waits: int = 0
+) -> None:
     """Run one turn and do what it decided (``chimera.conversation.turns.attempt_turn``)."""
     rt = runtime()
     with counted_run(self, rt.crashes) as crashes:
         decision = attempt_turn(
-            rt.conversations, conversation_id, turn_index, attempt=attempt, crashes=crashes
+            rt.conversations,
+            conversation_id,
+            turn_index,
+            attempt=attempt,
+            crashes=crashes,
+            waits=waits,
         )
         match decision:
             case Next():
@@ -73,10 +91,19 @@ def turn(self: Task, conversation_id: str, turn_index: int, attempt: int = 1) ->
                 finalize.apply_async((conversation_id,), task_id=finalize_task_id(conversation_id))
             case Stop() | Failed():
                 _stop_chain(self)
+                hand_off_admitted(self, release(rt.conversations, conversation_id))
             case RetryLLM(countdown_s=delay, error=exc):
                 raise self.retry(
                     args=(conversation_id, turn_index),
                     kwargs={"attempt": attempt + 1},
+                    exc=exc,
+                    countdown=delay,
+                    max_retries=None,
+                ) from exc
+            case RetryWait(countdown_s=delay, error=exc):  # not an attempt: the same number
+                raise self.retry(
+                    args=(conversation_id, turn_index),
+                    kwargs={"attempt": attempt, "waits": waits + 1},
                     exc=exc,
                     countdown=delay,
                     max_retries=None,
@@ -96,8 +123,18 @@ def finalize(self: Task, conversation_id: str) -> None:
         )
     except (ServiceUnavailable, LockNotAcquired) as exc:
         raise plumbing_retry(self, exc) from exc
+    # Completed, or failed (too few turns, data refused): its place goes to the next.
+    hand_off_admitted(self, release(rt.conversations, conversation_id))
     if event_id is not None:
         send_handoff(self.app, "analysis", event_id)
+
+
+def hand_off_admitted(task: Task, event_ids: tuple[str, ...]) -> None:
+    """Hand off the conversation events just admitted (their start runs again)."""
+    for admitted in event_ids:
+        send_handoff(task.app, "conversation", admitted)
+    if event_ids:
+        log.info("admitted %d waiting conversations", len(event_ids))
 
 
 def _stop_chain(task: Task) -> None:

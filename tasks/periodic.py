@@ -1,4 +1,4 @@
-"""Beat's periodic work: draining the topic queue and reconciling stuck events."""
+"""Beat's periodic work: draining the topic queue, feeding jobs and reconciling stuck events."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Any
 from celery import Task, shared_task
 
 from chimera.conversation.topic_queue import TopicQueue
+from chimera.conversation.turns import admit_waiting
 from chimera.errors import ServiceUnavailable
 from chimera.events.reconcile import ReconcileReport, Redrive, Workflow
 from chimera.events.reconcile import reconcile as reconcile_events
+from chimera.jobs.feed import feed_all
+from chimera.jobs.repository import JobRepository
 from tasks.handoff import send_handoff
 from tasks.runtime import Runtime, runtime
 
@@ -48,10 +51,38 @@ def drain_topics(self: Task) -> dict[str, Any]:
     }
 
 
+@shared_task(name="chimera.jobs.feed", bind=True, ignore_result=True, acks_late=False)
+def feed_jobs(self: Task) -> dict[str, Any]:
+    """Publish the running jobs' next conversations and move their statuses
+    (`chimera/jobs/plan.py` decides how many)."""
+    rt = runtime()
+    try:
+        reports = feed_all(JobRepository(rt.engine), rt.producer, rt.settings)
+    except ServiceUnavailable as exc:
+        # The cursor moves only after a batch is acknowledged: the next round
+        # (CHIMERA_JOBS_FEED_INTERVAL_S) re-publishes the same event ids.
+        log.warning("jobs: feed cut short, the next one goes on: %s", exc)
+        return {"skipped": str(exc)}
+    for r in reports:
+        if r.published:
+            log.info("job %s: %d conversations published (%s)", r.job_id, r.published, r.status)
+    return {"jobs": len(reports), "published": sum(r.published for r in reports)}
+
+
 @shared_task(name="chimera.reconcile", bind=True, ignore_result=True, acks_late=False)
 def reconcile(self: Task) -> dict[str, Any]:
-    """Re-drive conversation and analysis events stuck between received and done."""
+    """Admit waiting conversations (a lost release must not strand the line), then
+    re-drive conversation and analysis events stuck between received and done."""
     rt = runtime()
+    try:
+        admitted = admit_waiting(rt.conversations)
+    except ServiceUnavailable as exc:
+        log.warning("admission: round skipped, the next one goes on: %s", exc)
+        admitted = ()
+    for event_id in admitted:
+        send_handoff(self.app, "conversation", event_id)
+    if admitted:
+        log.info("admission: %d waiting conversations admitted", len(admitted))
 
     def redrive(event_id: str, resume: bool) -> None:
         self.app.send_task(

@@ -10,7 +10,7 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from chimera import tracing
 from chimera.exposure import check_bind, check_ray_settings
 from chimera.settings import Settings, get_settings
-from web import analyze, auth, errors, health, hosts, limits, metrics, reads, resources
+from web import analyze, auth, errors, health, hosts, jobs, limits, metrics, reads, resources
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(reads.bp)
     app.register_blueprint(analyze.bp)
+    app.register_blueprint(jobs.bp)
     if tracing.setup(settings, "web") is not None:
         # A server span per request, continuing a caller's traceparent.
         app.wsgi_app = OpenTelemetryMiddleware(app.wsgi_app)  # type: ignore[method-assign]

@@ -18,7 +18,7 @@ from chimera import defaults as d
 from chimera.analysis.runner import PartResult
 from chimera.analysis.service import AnalysisService
 from chimera.crashes import CrashCounter
-from chimera.decisions import RetryLLM, RetryPlumbing, llm_retry
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_retry, llm_wait
 from chimera.errors import ChimeraError, CrashLoop, LLMRetryable, ServiceUnavailable
 from chimera.models import ANALYSIS_KINDS
 
@@ -41,7 +41,7 @@ class PartDone:
     result: dict[str, Any]
 
 
-PartDecision = PartDone | RetryLLM | RetryPlumbing
+PartDecision = PartDone | RetryLLM | RetryWait | RetryPlumbing
 
 
 def dispatch(
@@ -67,11 +67,14 @@ def attempt_part(
     attempt: int = 1,
     crashes: int = 0,
     plumbing_retries_left: bool = True,
+    waits: int = 0,
 ) -> PartDecision:
     """Run one analysis once (LLM attempt ``attempt``); its result or a retry.
 
     A retryable LLM failure is retried while ``CHIMERA_ANALYSIS_MAX_RETRIES`` allows,
-    plumbing trouble while ``plumbing_retries_left``; then, and for anything else
+    plumbing trouble while ``plumbing_retries_left``; waiting for the limiter, the
+    breaker or a provider's ``retry-after`` is no attempt (``waits`` counts those in
+    a row, ``chimera.decisions.llm_wait``); then, and for anything else
     (one whose earlier runs died with their worker ``crashes`` times too), the
     analysis reports an ``error`` result instead.
     """
@@ -82,7 +85,13 @@ def attempt_part(
         return PartDone(service.run_part(event_id, kind, attempt=attempt).to_dict())
     except Exception as exc:  # an analysis reports; it never breaks its chord
         return _after_failure(
-            service, event_id, kind, exc, attempt, plumbing_retries_left=plumbing_retries_left
+            service,
+            event_id,
+            kind,
+            exc,
+            attempt,
+            plumbing_retries_left=plumbing_retries_left,
+            waits=waits,
         )
 
 
@@ -94,9 +103,23 @@ def _after_failure(
     attempt: int,
     *,
     plumbing_retries_left: bool,
+    waits: int = 0,
 ) -> PartDecision:
     """Wait out what may pass, while the retries last; report the rest as an error."""
     if isinstance(exc, LLMRetryable):
+        wait = llm_wait(exc, waits=waits, cap_s=d.ANALYSIS_RETRY_CAP_S)
+        if wait is not None:
+            log.info(
+                "analysis %s of %s: %s; waiting %.1fs (wait %d, still attempt %d)",
+                kind,
+                event_id,
+                type(exc).__name__,
+                wait.countdown_s,
+                waits + 1,
+                attempt,
+            )
+            service.waiting_to_retry(event_id, kind, wait.countdown_s)
+            return wait
         retry = llm_retry(
             exc,
             attempt=attempt,

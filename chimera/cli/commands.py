@@ -13,6 +13,7 @@ from chimera import stack
 from chimera.cli.data import export_command, score_command
 from chimera.cli.demo import demo_command
 from chimera.cli.dlq import dlq_group
+from chimera.cli.jobs import jobs_group
 from chimera.cli.submit import submit_group
 from chimera.cli.topics import topics_group
 from chimera.db import admin
@@ -145,6 +146,7 @@ cli.add_command(export_command)
 cli.add_command(score_command)
 cli.add_command(dlq_group)
 cli.add_command(demo_command)
+cli.add_command(jobs_group)
 
 
 # --- config ----------------------------------------------------------------------------------

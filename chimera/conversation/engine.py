@@ -7,7 +7,8 @@ retry, a racing worker) changes nothing the second time:
 - ``run_turn`` works under the conversation's lease, skips a turn that exists,
   reuses a stored LLM output instead of calling again, and writes fenced;
 - ``finalize`` persists in one transaction (insert-or-ignore) and then deletes
-  the state; a second run finds no state and does nothing;
+  the state; a second run finds no state and does nothing (one that ended before
+  its ``min_turns`` fails instead: ``chimera.conversation.closing``);
 - ``fail`` records the failure and dead-letters the event once.
 
 Output events carry deterministic ids (one per conversation, type and turn), so
@@ -17,28 +18,26 @@ a re-published event is a duplicate downstream, never a new fact.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chimera.codec import limits_from, validate_event
+from chimera.conversation.admission import Admission
+from chimera.conversation.closing import Closing
 from chimera.conversation.ending import detect_end
 from chimera.conversation.prompts import turn_request
-from chimera.conversation.quality import score_conversation
 from chimera.conversation.reconcile import StuckConversations
 from chimera.conversation.repository import ConversationRepository
 from chimera.conversation.state import ConversationState
 from chimera.conversation.store import StateStore
-from chimera.errors import ChimeraError, LockNotAcquired, NotFound, Unrecoverable
-from chimera.events.deadletters import DeadLetter, reason_of
+from chimera.errors import ChimeraError, LockNotAcquired, NotFound
+from chimera.events.deadletters import DeadLetter
 from chimera.events.ids import conversation_id, output_event_id
 from chimera.events.inbox import FINAL, IN_FLIGHT, EventStatus, Inbox, InboxEvent
 from chimera.events.reconcile import Decision
 from chimera.events.sink import EventSink
 from chimera.llm.client import LLMClient
 from chimera.models import (
-    ConversationCompleted,
-    ConversationFailed,
     ConversationRequest,
     ConversationStarted,
     Participant,
@@ -86,6 +85,7 @@ class ConversationEngine:
         repo: ConversationRepository,
         inbox: Inbox,
         sink: EventSink,
+        admission: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -93,6 +93,9 @@ class ConversationEngine:
         self.repo = repo
         self.inbox = inbox
         self.sink = sink
+        self.closing = Closing(settings, store=store, repo=repo, inbox=inbox, sink=sink)
+        #: The cap on conversations running at once (on the state's Redis by default).
+        self.admission = admission or Admission(store._redis, settings)
 
     # --- start -----------------------------------------------------------------------------
 
@@ -138,7 +141,8 @@ class ConversationEngine:
     def _restart(
         self, cid: str, state: ConversationState | None, request: ConversationRequest
     ) -> ConversationState | None:
-        """Back to running with a new deadline and no chain sent; the turns done
+        """Back to running with a new time budget (counted from its next turn) and no
+        chain sent; the turns done
         before the failure are kept (their outputs are stored), so only what
         failed is paid for again.  A state that expired starts over."""
         timeout_s = self.settings.conversation_timeout_seconds
@@ -153,7 +157,7 @@ class ConversationEngine:
                     state.error = None
                     state.ended_reason = None
                     state.chain_sent = False
-                    state.deadline_at = time.time() + timeout_s
+                    state.restart_clock(timeout_s)
                     self.store.save(state, lease)
         if state is not None:
             # Also when a racing (or earlier, interrupted) start restarted the state.
@@ -197,6 +201,8 @@ class ConversationEngine:
                 raise TurnNotReady(
                     f"turn {turn_index} waits for turn {state.next_turn}", conversation_id=cid
                 )
+            if state.begin():  # its first turn (since a restart): the clock starts now
+                self.store.save(state, lease)
             if state.expired:
                 state.status, state.ended_reason = "ending", "timeout"
                 self.store.save(state, lease)
@@ -271,48 +277,13 @@ class ConversationEngine:
         return self.repo.status(cid) == "completed"
 
     def finalize(self, cid: str) -> bool:
-        """Score, persist and publish a finished conversation; False if nothing to do.
+        """Score, persist and publish a finished conversation; False if nothing to do, or
+        if it ended before its ``min_turns`` (then it failed: ``chimera.conversation.closing``).
 
         Under the lease: a duplicate finalise waits, then finds the state gone.
         """
-        with self.store.lease(cid):
-            return self._finalize(cid)
-
-    def _finalize(self, cid: str) -> bool:
-        state = self.store.load(cid)
-        if state is None or state.status == "failed":
-            return False
-        report = score_conversation(
-            state.turns,
-            ended_reason=state.ended_reason,
-            min_turns=state.min_turns,
-            max_turns=state.max_turns,
-        )
-        breakdown = report.model_dump(mode="json")
-        self.repo.complete(state, score=report.score, breakdown=breakdown)
-        self.sink.publish(
-            ConversationCompleted(
-                event_id=output_event_id(cid, "conversation.completed"),
-                conversation_id=cid,
-                source_event_id=state.event_id,
-                topic=state.topic,
-                turn_count=len(state.turns),
-                transcript=tuple(state.turns),
-                quality_score=report.score,
-                quality=breakdown,
-                ended_reason=state.ended_reason,
-                metadata=state.metadata,
-            )
-        )
-        self.store.delete(cid)
-        log.info(
-            "conversation %s completed: %d turns, quality %.2f (%s)",
-            cid,
-            len(state.turns),
-            report.score,
-            state.ended_reason,
-        )
-        return True
+        with self.store.lease(cid) as lease:
+            return self.closing.finalize(cid, lease)
 
     # --- the reconciler's questions ---------------------------------------------------------
 
@@ -322,7 +293,13 @@ class ConversationEngine:
 
     def judge_stuck(self, event: InboxEvent) -> Decision:
         """What the reconciler (``chimera.events.reconcile``) should do with this event."""
-        return StuckConversations(self.settings, store=self.store, repo=self.repo)(event)
+        return StuckConversations(
+            self.settings, store=self.store, repo=self.repo, admission=self.admission
+        )(event)
+
+    def over(self, cid: str) -> bool:
+        """Whether the conversation is completed or failed (its admission can go)."""
+        return self.repo.status(cid) in ("completed", "failed")
 
     def abandon(self, event_id: str, why: str) -> None:
         """Give up on an event the reconciler could not get done: fail or dead-letter it."""
@@ -345,38 +322,9 @@ class ConversationEngine:
         )
 
     def fail(self, cid: str, error: ChimeraError, *, attempts: int = 1) -> None:
-        """Mark the conversation failed (state kept for replay) and dead-letter its event.
-
-        The dead-letter reason is ``error``'s class's ``dlq_reason``; the records name
-        the failure itself (an ``Unrecoverable``'s cause).
-        """
-        reason = reason_of(error)
-        exc = error.cause if isinstance(error, Unrecoverable) else error
-        with self.store.lease(cid) as lease:
-            state = self.store.load(cid)
-            if state is None or state.status in ("completed", "failed"):
-                return
-            state.status = "failed"
-            state.error = f"{type(exc).__name__}: {exc}"
-            self.store.save(state, lease)
-        recorded = self.inbox.get(state.event_id)
-        if recorded is not None:
-            letter = DeadLetter.of_event(recorded, error, attempts=attempts)
-            self.sink.dead_letter(self.settings.topic_conversation_dlq, letter)
-        self.repo.failed(state, error=state.error)
-        self.sink.publish(
-            ConversationFailed(
-                event_id=output_event_id(cid, "conversation.failed"),
-                conversation_id=cid,
-                source_event_id=state.event_id,
-                topic=state.topic,
-                turn_count=len(state.turns),
-                transcript=tuple(state.turns),
-                reason=reason,
-                error_class=type(exc).__name__,
-            )
-        )
-        log.warning("conversation %s failed (%s): %s", cid, reason, exc)
+        """Mark the conversation failed (state kept for replay) and dead-letter its event,
+        with ``error``'s class's ``dlq_reason``."""
+        self.closing.fail(cid, error, attempts=attempts)
 
 
 def _turn_fields(

@@ -14,9 +14,16 @@ DEFAULT_PERSONA = (
 )
 
 
+def seat(state: ConversationState, turn_index: int) -> int:
+    """The position of the participant who speaks turn ``turn_index``: turns are told
+    apart by position, never by label (two participants may share one in old states)."""
+    return turn_index % len(state.participants)
+
+
 def system_prompt(state: ConversationState, turn_index: int) -> str:
     speaker = state.speaker_for(turn_index)
-    others = [p.speaker for p in state.participants if p is not speaker] or ["the others"]
+    me = seat(state, turn_index)
+    others = [p.speaker for i, p in enumerate(state.participants) if i != me] or ["the others"]
     lines = [
         f"You are {speaker.speaker}, in a discussion with {', '.join(others)}.",
         f"Topic: {state.topic.title}",
@@ -39,10 +46,10 @@ def opener(state: ConversationState) -> str:
 def messages_for(state: ConversationState, turn_index: int) -> tuple[Message, ...]:
     """The transcript so far from the speaker's side, starting with the opener and
     merging consecutive turns of the same role (APIs want roles to alternate)."""
-    speaker = state.speaker_for(turn_index)
+    me = seat(state, turn_index)
     merged: list[tuple[Role, str]] = [("user", opener(state))]
     for turn in state.turns[:turn_index]:
-        own = turn.speaker == speaker.speaker
+        own = seat(state, turn.turn_index) == me
         role: Role = "assistant" if own else "user"
         text = turn.content if own else f"{turn.speaker}: {turn.content}"
         if merged[-1][0] == role:
@@ -63,7 +70,10 @@ def turn_request(
         model=speaker.model,
         system=system_prompt(state, turn_index),
         messages=messages_for(state, turn_index),
-        max_output_tokens=max_output_tokens,
+        # The participant's own cap within the configured one (a state may predate a change).
+        max_output_tokens=min(speaker.max_tokens or max_output_tokens, max_output_tokens),
+        temperature=speaker.temperature,
+        top_p=speaker.top_p,
         meta=CallMeta(
             task="turn",
             owner_type="conversation",

@@ -1,7 +1,8 @@
 """The conversation workflow's judgement of a stuck event (``chimera.events.reconcile``
 runs the loop and acts).
 
-From what survived: a stored row settles the event; a state updated recently, or
+From what survived: a stored row settles the event; an event waiting for admission
+(``chimera.conversation.admission``) is not stuck; a state updated recently, or
 whose turn holds the lease or waits to retry, is slow, not stuck; a state left
 alone lost its chain (resume it); no state at all lost everything (start over).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from chimera.conversation.admission import Admission
 from chimera.conversation.repository import ConversationRepository
 from chimera.conversation.store import StateStore
 from chimera.events.ids import conversation_id
@@ -22,19 +24,25 @@ class StuckConversations:
     """``Judge`` of conversation events, from the conversation's row and Redis state."""
 
     def __init__(
-        self, settings: Settings, *, store: StateStore, repo: ConversationRepository
+        self,
+        settings: Settings,
+        *,
+        store: StateStore,
+        repo: ConversationRepository,
+        admission: Admission | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._repo = repo
+        self._admission = admission
 
     def __call__(self, event: InboxEvent) -> Decision:
         cid = conversation_id(event.event_id)
-        final = self._repo.status(cid)
-        if final == "completed":
-            return Decision.settle(EventStatus.DONE, "completed, but the inbox missed it")
-        if final == "failed":
-            return Decision.settle(EventStatus.DEAD_LETTERED, "failed, but the inbox missed it")
+        settled = self._settled(cid)
+        if settled is not None:
+            return settled
+        if self._admission is not None and self._admission.is_waiting(event.event_id):
+            return Decision.progressing("it waits for admission", touch=True)
         state = self._store.load(cid)
         if state is None:
             return Decision.redrive(resume=False, why="restarted")
@@ -43,3 +51,12 @@ class StuckConversations:
         if self._store.active(cid):
             return Decision.progressing("a turn holds the lease or waits to retry")
         return Decision.redrive(resume=True, why="resumed")
+
+    def _settled(self, cid: str) -> Decision | None:
+        """The settling of an event whose conversation's row is final; None if not."""
+        final = self._repo.status(cid)
+        if final == "completed":
+            return Decision.settle(EventStatus.DONE, "completed, but the inbox missed it")
+        if final == "failed":
+            return Decision.settle(EventStatus.DEAD_LETTERED, "failed, but the inbox missed it")
+        return None

@@ -17,7 +17,8 @@ from sqlalchemy.dialects.postgresql import insert
 from chimera import tracing
 from chimera.conversation.state import ConversationState
 from chimera.db.errors import database_errors
-from chimera.db.tables import Conversation, ConversationTurn
+from chimera.db.tables import Conversation, ConversationTurn, Job
+from chimera.events.ids import job_of_event
 from chimera.events.inbox import EventStatus, settle
 
 
@@ -75,8 +76,18 @@ def _row(state: ConversationState, status: str) -> dict[str, Any]:
         "max_turns": state.max_turns,
         "status": status,
         "metadata_": state.metadata,
+        "job_id": _job_of(state),
         "created_at": datetime.fromtimestamp(state.created_at, UTC),
     }
+
+
+def _job_of(state: ConversationState) -> Any:
+    """The job of a job's event (its id says so and the metadata agree), if the job exists:
+    NULL otherwise, never a foreign-key failure."""
+    job = job_of_event(state.event_id)
+    if job is None or state.metadata.get("job_id") != job:
+        return None
+    return select(Job.id).where(Job.id == job).scalar_subquery()
 
 
 class ConversationRepository:

@@ -27,7 +27,12 @@ class ConversationState(BaseModel):
     ended_reason: str | None = None
     error: str | None = None
     created_at: float = Field(default_factory=time.time)
-    deadline_at: float
+    #: When its time runs out; None until its first turn (or the first after a
+    #: replay's restart) starts: time queued behind the limit or admission is not
+    #: counted.  States written before this always hold a deadline.
+    deadline_at: float | None = None
+    #: The time budget, counted from the first turn (``begin``).
+    timeout_s: float | None = None
     updated_at: float = Field(default_factory=time.time)
     chain_sent: bool = False
 
@@ -45,8 +50,20 @@ class ConversationState(BaseModel):
             max_turns=event.max_turns,
             metadata=event.metadata,
             created_at=now,
-            deadline_at=now + timeout_s,
+            timeout_s=timeout_s,
         )
+
+    def begin(self) -> bool:
+        """Start the clock, if not started yet; whether this call started it."""
+        if self.deadline_at is not None or self.timeout_s is None:
+            return False
+        self.deadline_at = time.time() + self.timeout_s
+        return True
+
+    def restart_clock(self, timeout_s: float) -> None:
+        """A new budget, counted again from the next turn that starts."""
+        self.deadline_at = None
+        self.timeout_s = timeout_s
 
     def speaker_for(self, turn_index: int) -> Participant:
         """Participants take turns in order."""
@@ -58,4 +75,4 @@ class ConversationState(BaseModel):
 
     @property
     def expired(self) -> bool:
-        return time.time() > self.deadline_at
+        return self.deadline_at is not None and time.time() > self.deadline_at

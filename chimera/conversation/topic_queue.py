@@ -5,7 +5,9 @@ Draining is reliable: an item moves (LMOVE) to a processing list, is recorded in
 the inbox as an event and handed off, and only then removed; a drain that dies
 half-way leaves the item in the processing list, where the next drain finds it.
 Event ids come from the topic (its ``id``, else a hash of its text), so an item
-processed twice is one conversation.
+processed twice is one conversation.  A topic object's fields other than the topic's
+own (``id``, ``title``, ``description``) and a request's (turns, participants,
+``metadata``) are kept as the conversation's metadata.
 
 An item that can never become a conversation (larger than
 ``CHIMERA_TOPICS_MAX_ITEM_BYTES``, not UTF-8, not JSON, nested too deeply, failing
@@ -40,7 +42,7 @@ from chimera.errors import (
 from chimera.events import intake
 from chimera.events.ids import topic_event_id
 from chimera.events.inbox import Arrival, Inbox, Source
-from chimera.models import ConversationRequest
+from chimera.models import ConversationRequest, TopicSpec
 from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 from chimera.untrusted import clip, quote_limit
@@ -84,7 +86,14 @@ def event_for(raw: bytes | str, *, max_bytes: int = d.TOPICS_MAX_ITEM_BYTES) -> 
         for k in ("min_turns", "max_turns", "participants", "metadata")
         if k in topic
     }
-    return {"event_id": topic_event_id(topic), "topic": topic, **request}
+    event_id = topic_event_id(topic)  # the extras are part of what makes a topic itself
+    # Any other field of the object is the conversation's metadata (beside ``metadata``'s
+    # own keys, which win), bounded as every request's is (CHIMERA_MAX_OUTPUT_METADATA_BYTES).
+    extras = {k: topic.pop(k) for k in list(topic) if k not in TopicSpec.model_fields}
+    if extras:
+        metadata = request.get("metadata", {})
+        request["metadata"] = {**extras, **metadata} if isinstance(metadata, dict) else metadata
+    return {"event_id": event_id, "topic": topic, **request}
 
 
 def _text_of(raw: bytes | str, max_bytes: int) -> str:

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chimera import defaults as d
+from chimera.conversation.admission import PRIORITY_BOUND
 from chimera.conversation.engine import ConversationEngine
 from chimera.crashes import CrashCounter
-from chimera.decisions import RetryLLM, RetryPlumbing, llm_retry
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_retry, llm_wait
 from chimera.errors import (
     ChimeraError,
     CrashLoop,
@@ -32,16 +33,36 @@ from chimera.errors import (
     StaleLockToken,
     Unrecoverable,
 )
+from chimera.events.ids import conversation_id
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ChainToSend:
-    """The turns still to run (then the finalise step), as one chain."""
+    """The turns still to run (then the finalise step), as one chain; with the events
+    admitted meanwhile (``handoff``), to hand off."""
 
     conversation_id: str
     turns: range
+    handoff: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The running conversations are at their cap: the event waits in line for
+    admission (``chimera.conversation.admission``), without a worker; the events in
+    ``handoff`` were admitted meanwhile and are to be handed off."""
+
+    event_id: str
+    handoff: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """Nothing to send for this event; the events admitted meanwhile, to hand off."""
+
+    event_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -66,7 +87,7 @@ class Failed:
     error: ChimeraError
 
 
-TurnDecision = Next | Finish | Stop | Failed | RetryLLM | RetryPlumbing
+TurnDecision = Next | Finish | Stop | Failed | RetryLLM | RetryWait | RetryPlumbing
 
 #: Plumbing trouble a turn waits out: the lock busy (or the turn before not done yet),
 #: a lease that lapsed under a write, a dependency away.
@@ -75,23 +96,61 @@ _PLUMBING = (LockNotAcquired, StaleLockToken, ServiceUnavailable)
 
 def dispatch(
     engine: ConversationEngine, event_id: str, *, resume: bool = False
-) -> ChainToSend | None:
-    """Start the event's conversation; the chain to send, or None when there is none
-    to send: the conversation is over, or its chain went out before (unless ``resume``:
-    the reconciler re-sends a chain that was lost)."""
+) -> ChainToSend | Queued | HandOff | None:
+    """Admit and start the event's conversation; the chain to send, ``Queued`` when
+    the running ones are at their cap, or nothing to send (None, or only the events
+    admitted meanwhile): the conversation is over, or its chain went out before
+    (unless ``resume``: the reconciler re-sends a chain that was lost)."""
+    cid = conversation_id(event_id)
+    ticket = engine.admission.admit(event_id, priority=_priority(engine, event_id))
+    if not ticket.admitted:
+        log.info("conversation %s waits for admission (event %s)", cid, event_id)
+        return Queued(event_id, ticket.handoff)
     try:
         state = engine.start(event_id)
     except DataRejected as exc:  # a store refused the event's data: no retry can help
         engine.give_up(event_id, exc)
-        return None
-    if state is None or (state.chain_sent and not resume):
-        return None
-    cid = state.conversation_id
+        return _hand_off(ticket.handoff + release(engine, cid))
+    if state is None or state.status in ("completed", "failed"):
+        return _hand_off(ticket.handoff + release(engine, cid))
+    if state.chain_sent and not resume:
+        return _hand_off(ticket.handoff)
     # Marked first, so its first turn does not find the lease taken by this marking.
     # If sending fails after it, the state makes no progress and the reconciler
     # resumes the chain.
     engine.mark_chain_sent(cid)
-    return ChainToSend(cid, range(state.next_turn, state.max_turns))
+    return ChainToSend(cid, range(state.next_turn, state.max_turns), ticket.handoff)
+
+
+def release(engine: ConversationEngine, cid: str) -> tuple[str, ...]:
+    """The conversation is over (completed or failed): free its admission; the waiting
+    events admitted into the room, to hand off.  Best effort: with Redis away, beat's
+    ``admit_waiting`` frees it later."""
+    try:
+        return engine.admission.release(cid)
+    except ServiceUnavailable as exc:
+        log.warning("conversation %s: admission not released (beat will): %s", cid, exc)
+        return ()
+
+
+def admit_waiting(engine: ConversationEngine) -> tuple[str, ...]:
+    """Beat's admission round: free the places of conversations that are over (a
+    release was lost), then admit waiting events while there is room; those, to hand off."""
+    engine.admission.prune(engine.over)
+    return engine.admission.admit_waiting()
+
+
+def _priority(engine: ConversationEngine, event_id: str) -> int:
+    """The event's ``priority`` (validated by the bridge; 0 when absent)."""
+    recorded = engine.inbox.get(event_id)
+    value = recorded.payload.get("priority") if recorded is not None else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(-PRIORITY_BOUND, min(PRIORITY_BOUND, value))
+    return 0
+
+
+def _hand_off(event_ids: tuple[str, ...]) -> HandOff | None:
+    return HandOff(event_ids) if event_ids else None
 
 
 def attempt_turn(
@@ -101,10 +160,13 @@ def attempt_turn(
     *,
     attempt: int = 1,
     crashes: int = 0,
+    waits: int = 0,
 ) -> TurnDecision:
     """Run turn ``turn_index`` once (LLM attempt ``attempt``); what to do next.
 
-    ``attempt`` counts LLM attempts only; waiting for the lock is not one.  A turn
+    ``attempt`` counts LLM attempts only; waiting for the lock, the limiter, the
+    breaker or a provider's ``retry-after`` is not one (``waits`` counts those in a
+    row: ``chimera.decisions.llm_wait``); the conversation's deadline bounds them.  A turn
     whose earlier runs died with their worker ``crashes`` times fails the conversation
     instead of running again.  A retryable LLM failure is retried while
     ``CHIMERA_TURN_MAX_RETRIES`` allows; anything else that will not pass fails it.
@@ -114,7 +176,7 @@ def attempt_turn(
     try:
         outcome = engine.run_turn(cid, turn_index, attempt=attempt)
     except ChimeraError as exc:
-        return _after_failure(engine, cid, turn_index, exc, attempt)
+        return _after_failure(engine, cid, turn_index, exc, attempt, waits=waits)
     if outcome.gone:
         return Stop()
     return Finish() if outcome.finished else Next()
@@ -134,13 +196,32 @@ def _crash_loop(
 
 
 def _after_failure(
-    engine: ConversationEngine, cid: str, turn_index: int, exc: ChimeraError, attempt: int
-) -> Failed | RetryLLM | RetryPlumbing:
+    engine: ConversationEngine,
+    cid: str,
+    turn_index: int,
+    exc: ChimeraError,
+    attempt: int,
+    *,
+    waits: int = 0,
+) -> Failed | RetryLLM | RetryWait | RetryPlumbing:
     """Wait out what may pass; record the conversation failed on what will not."""
     if isinstance(exc, _PLUMBING):
         return RetryPlumbing(exc)
     error: ChimeraError
     if isinstance(exc, LLMRetryable):
+        wait = llm_wait(exc, waits=waits, cap_s=d.TURN_RETRY_CAP_S)
+        if wait is not None:
+            log.info(
+                "conversation %s turn %d: %s; waiting %.1fs (wait %d, still attempt %d)",
+                cid,
+                turn_index,
+                type(exc).__name__,
+                wait.countdown_s,
+                waits + 1,
+                attempt,
+            )
+            engine.waiting_to_retry(cid, wait.countdown_s)
+            return wait
         retry = llm_retry(
             exc,
             attempt=attempt,

@@ -1,4 +1,4 @@
-"""The five tables of docs/contract.md, as SQLAlchemy 2 typed models.
+"""The tables of docs/contract.md, as SQLAlchemy 2 typed models.
 
 Alembic owns the schema (``migrations/``); these models must match it, which
 ``tests/chimera/test_db.py`` checks by comparing them with a migrated database.
@@ -53,7 +53,21 @@ class EventStatus(StrEnum):
     DEAD_LETTERED = "dead_lettered"
 
 
+class JobStatus(StrEnum):
+    """Where a job is (``chimera/jobs/`` moves it); the migration spells the values out."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DRAINING = "draining"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    FAILED = "failed"
+
+
 EVENT_STATUSES = tuple(s.value for s in EventStatus)
+JOB_STATUSES = tuple(s.value for s in JobStatus)
 CONVERSATION_STATUSES = ("pending", "running", "completed", "failed")
 RUN_STATUSES = ("ok", "partial", "failed")
 RUN_SOURCES = ("kafka", "realtime")
@@ -126,9 +140,50 @@ class Conversation(Base):
     quality_breakdown: Mapped[dict[str, Any] | None]
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
     error: Mapped[str | None] = mapped_column(Text)
+    #: The job that asked for it, if any (``chimera/jobs/``).
+    job_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("jobs.id"), index=True)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """A dataset of a chosen size: its spec, its status and how far feeding got.
+
+    Its figures are derived from its conversations and their LLM calls, never kept here.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", JOB_STATUSES), name="status"),
+        CheckConstraint("fed >= 0 AND topic_count >= 0", name="counts"),
+        Index(None, "status", "priority"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32), server_default=JobStatus.PENDING.value)
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    topic_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: The feeding cursor: `conversation.new` events published so far (positions 0..fed-1).
+    fed: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobTopic(Base):
+    """A job's topics in file order (position 0..topic_count-1), for feeding and cycling."""
+
+    __tablename__ = "job_topics"
+
+    job_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[dict[str, Any]]
 
 
 class ConversationTurn(Base):

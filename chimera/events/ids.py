@@ -54,6 +54,34 @@ def topic_event_id(topic: dict[str, Any]) -> str:
     return f"topics:{key}"[:MAX_EVENT_ID_CHARS]
 
 
+def job_id(spec: dict[str, Any], topic_lines: Any) -> str:
+    """A job's id: a hash of its spec and of its topics' content, in order, so the
+    same job created twice is one job.  ``topic_lines`` is an iterable of canonical
+    JSON strings, read once (a file of any size is never held whole)."""
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode())
+    for line in topic_lines:
+        h.update(b"\n")
+        h.update(line.encode())
+    return f"job-{h.hexdigest()[:24]}"
+
+
+JOB_EVENT_SEPARATOR = ":c"
+
+
+def job_event_id(job: str, position: int) -> str:
+    """The `conversation.new` event of a job's ``position``-th conversation (0-based;
+    with a target, positions go on past the topic count, cycling the topics)."""
+    return f"{job}{JOB_EVENT_SEPARATOR}{position}"
+
+
+def job_of_event(event_id: str) -> str | None:
+    """The job whose `job_event_id` ``event_id`` is, or None."""
+    job, sep, position = event_id.rpartition(JOB_EVENT_SEPARATOR)
+    if sep and job.startswith("job-") and position.isdigit():
+        return job
+    return None
+
+
 # --- output events ---------------------------------------------------------------------------
 
 

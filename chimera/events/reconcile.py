@@ -9,7 +9,9 @@ what survived, whether the work finished, is still moving or was lost) and
 acts on it here:
 
 - ``SETTLE``: the result is recorded but the inbox missed it: settle the event;
-- ``PROGRESSING``: slow, not stuck (a call holds the lease, a retry waits): leave it;
+- ``PROGRESSING``: slow, not stuck (a call holds the lease, a retry waits): leave it
+  (``touch``: mark it seen, so an event that waits long, in line for admission, does
+  not fill every round's scan);
 - ``REDRIVE``: send the hand-off again (``resume``: keep what survived), counting an
   attempt, until the event has been re-driven ``reconcile_max_attempts`` times, when
   the workflow gives up on it (dead-letters it).
@@ -48,14 +50,17 @@ class Decision:
     resume: bool = False
     #: Why, for the log.
     why: str = ""
+    #: For ``PROGRESSING``: mark the event seen (it is not looked at again for
+    #: ``reconcile_after_s``).
+    touch: bool = False
 
     @classmethod
     def settle(cls, status: EventStatus, why: str = "") -> Decision:
         return cls(Verdict.SETTLE, status=status, why=why)
 
     @classmethod
-    def progressing(cls, why: str = "") -> Decision:
-        return cls(Verdict.PROGRESSING, why=why)
+    def progressing(cls, why: str = "", *, touch: bool = False) -> Decision:
+        return cls(Verdict.PROGRESSING, why=why, touch=touch)
 
     @classmethod
     def redrive(cls, *, resume: bool, why: str = "") -> Decision:
@@ -133,6 +138,8 @@ def _act(
         report.repaired.append(event_id)
         return
     if decision.verdict is Verdict.PROGRESSING:
+        if decision.touch:
+            inbox.mark(event_id, event.status)
         report.progressing += 1
         return
     if event.attempts >= settings.reconcile_max_attempts:

@@ -1,7 +1,9 @@
 """Anthropic Messages API through the `anthropic` SDK.
 
 Structured output uses forced tool use: one tool whose ``input_schema`` is the
-schema, and ``tool_choice`` naming it.  SDK retries are kept at 0-1: the SDK
+schema, and ``tool_choice`` naming it.  No sampling parameters: API version
+2026-10-21 (the SDK's) refuses ``temperature`` and ``top_p`` (``LLMRequest`` does
+too).  SDK retries are kept at 0-1: the SDK
 would otherwise sleep whatever ``retry-after`` says, with no upper bound.
 """
 

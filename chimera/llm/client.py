@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from chimera import metrics, tracing
 from chimera.errors import (
     CircuitOpen,
+    LimiterRefused,
     LLMError,
     LLMRetryable,
     ProviderNotConfigured,
@@ -231,7 +232,8 @@ class LLMClient:
             raise
 
     def _admit(self, request: LLMRequest, first_wait_s: float) -> Reservation:
-        """Wait for capacity up to ``max_wait_s``; else a retryable RateLimited."""
+        """Wait for capacity up to ``max_wait_s``; else ``LimiterRefused`` (a wait, not an
+        attempt: no provider call was made)."""
         p, m = request.provider, request.model
         est_in = estimate_input_tokens(request)
         waited = 0.0
@@ -243,7 +245,7 @@ class LLMClient:
                 return admission.reservation
             if waited + admission.wait_s > self._max_wait_s:
                 metrics.RATE_LIMITED.labels(*self.catalog.labels(p, m)).inc()
-                raise RateLimited(
+                raise LimiterRefused(
                     f"{request.key} is at its rate limit; try again in {admission.wait_s:.1f}s",
                     retry_after_s=admission.wait_s,
                     provider=p,

@@ -60,6 +60,10 @@ class GoogleProvider:
         }
         if request.system:
             config["system_instruction"] = request.system
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.top_p is not None:
+            config["top_p"] = request.top_p
         if request.stop:
             config["stop_sequences"] = list(request.stop)
         if request.json_schema is not None:

@@ -50,6 +50,10 @@ class OpenAIProvider:
             "messages": messages,
             "max_tokens": request.max_output_tokens,
         }
+        if request.temperature is not None:
+            kwargs["temperature"] = request.temperature
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
         if request.stop:
             kwargs["stop"] = list(request.stop)
         if request.json_schema is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chimera.models.participants import Provider
+from chimera.models.participants import NO_SAMPLING, Provider
 
 Role = Literal["user", "assistant"]
 
@@ -40,11 +40,20 @@ class LLMRequest(BaseModel):
     system: str | None = None
     messages: tuple[Message, ...] = Field(min_length=1)
     max_output_tokens: int = Field(default=1_024, ge=1, le=128_000)
+    #: Sampling; None leaves the provider's default.
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
     #: JSON schema the answer must satisfy (structured output), and its name.
     json_schema: dict[str, Any] | None = None
     schema_name: str = Field(default="output", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     stop: tuple[str, ...] = ()
     meta: CallMeta = CallMeta()
+
+    @model_validator(mode="after")
+    def _sampling_the_provider_takes(self) -> LLMRequest:
+        if self.provider in NO_SAMPLING and (self.temperature, self.top_p) != (None, None):
+            raise ValueError(NO_SAMPLING[self.provider])
+        return self
 
     @property
     def key(self) -> str:

@@ -16,7 +16,7 @@ from pydantic import (
 
 from chimera import defaults as d
 from chimera.models.base import Identifier, InputEvent, JsonObject
-from chimera.models.participants import ModelCatalog, Participant
+from chimera.models.participants import ModelCatalog, Participant, distinct_speakers
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class ConversationLimits:
     max_turns: int = d.MAX_CONVERSATION_TURNS
     max_participants: int = d.MAX_PARTICIPANTS
     max_metadata_bytes: int = d.MAX_OUTPUT_METADATA_BYTES
+    #: The most a participant's ``max_tokens`` may ask for (CHIMERA_TURN_MAX_OUTPUT_TOKENS).
+    max_output_tokens: int = d.TURN_MAX_OUTPUT_TOKENS
     default_participants: tuple[Participant, ...] = field(
         default_factory=lambda: tuple(Participant.model_validate(p) for p in d.DEFAULT_PARTICIPANTS)
     )
@@ -82,6 +84,11 @@ class ConversationRequest(InputEvent):
     min_turns: int = Field(default=None, validate_default=True)
     participants: tuple[Participant, ...] = Field(default=None, validate_default=True)
     metadata: JsonObject = Field(default_factory=dict)
+    #: Admission order while the running conversations are at their cap: higher first,
+    #: then arrival (``CHIMERA_MAX_RUNNING_CONVERSATIONS``).
+    priority: int = Field(default=0, ge=-1_000, le=1_000)
+    #: The job that asked for this conversation (``chimera jobs``), if any.
+    job_id: str | None = Field(default=None, max_length=64)
 
     @field_validator("topic", mode="before")
     @classmethod
@@ -133,7 +140,7 @@ class ConversationRequest(InputEvent):
         cap = _limits(info).max_participants
         if not 2 <= len(v) <= cap:
             raise ValueError(f"must list 2 to {cap} participants, got {len(v)}")
-        return v
+        return distinct_speakers(v)
 
     @field_validator("metadata")
     @classmethod

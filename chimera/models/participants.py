@@ -7,12 +7,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Provider = Literal["anthropic", "google", "openai"]
 PROVIDERS: tuple[Provider, ...] = ("anthropic", "google", "openai")
 #: The metric label of a provider or model that is not configured.
 OTHER: Final = "other"
+#: The longest speaker label a participant may carry.
+NAME_MAX_CHARS: Final = 100
+#: Providers whose API refuses ``temperature`` and ``top_p``, and why.
+NO_SAMPLING: dict[str, str] = {
+    "anthropic": (
+        "anthropic takes no temperature or top_p (API version 2026-10-21 refuses them); "
+        "max_tokens applies"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,13 @@ class ModelCatalog:
         return provider, model if self.allows(provider, model) else OTHER
 
 
+def _output_cap(info: ValidationInfo) -> int | None:
+    """The configured cap on a turn's output tokens (``ConversationLimits``), if any."""
+    limits = info.context.get("limits") if isinstance(info.context, dict) else None
+    cap = getattr(limits, "max_output_tokens", None)
+    return cap if isinstance(cap, int) else None
+
+
 def _catalog(info: ValidationInfo) -> ModelCatalog | None:
     """The catalog of the validation context (``ConversationLimits.models``), if any."""
     limits = info.context.get("limits") if isinstance(info.context, dict) else None
@@ -68,9 +85,54 @@ class Participant(BaseModel):
     name: str | None = Field(
         default=None,
         min_length=1,
-        max_length=100,
-        description="Speaker label in transcripts; defaults to the model name.",
+        max_length=NAME_MAX_CHARS,
+        description=(
+            "Speaker label in transcripts; defaults to the model name, made unique in its "
+            "conversation (a second participant of the same model is 'model (2)')."
+        ),
     )
+
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Sampling temperature, 0 to 2; the model's default."
+    )
+    top_p: float | None = Field(
+        default=None, gt=0, le=1, description="Nucleus sampling, above 0 up to 1."
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most output tokens a turn may take; CHIMERA_TURN_MAX_OUTPUT_TOKENS at most.",
+    )
+
+    @field_validator("temperature", "top_p", mode="before")
+    @classmethod
+    def _a_number(cls, v: object) -> object:
+        if isinstance(v, bool):  # pydantic would take ``true`` as 1.0
+            raise ValueError("Input should be a number, not a boolean")
+        return v
+
+    @field_validator("temperature", "top_p")
+    @classmethod
+    def _taken_by_the_provider(cls, v: float | None, info: ValidationInfo) -> float | None:
+        provider = info.data.get("provider")  # absent when the provider itself is invalid
+        if v is not None and provider in NO_SAMPLING:
+            raise ValueError(NO_SAMPLING[provider])
+        return v
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _an_integer(cls, v: object) -> object:
+        if isinstance(v, bool):
+            raise ValueError("Input should be a valid integer, not a boolean")
+        return v
+
+    @field_validator("max_tokens")
+    @classmethod
+    def _within_cap(cls, v: int | None, info: ValidationInfo) -> int | None:
+        cap = _output_cap(info)
+        if v is not None and cap is not None and v > cap:
+            raise ValueError(f"must be at most {cap} (CHIMERA_TURN_MAX_OUTPUT_TOKENS), got {v}")
+        return v
 
     @field_validator("model")
     @classmethod
@@ -84,3 +146,52 @@ class Participant(BaseModel):
     @property
     def speaker(self) -> str:
         return self.name or self.model
+
+
+def distinct_speakers(participants: tuple[Participant, ...]) -> tuple[Participant, ...]:
+    """``participants`` with a speaker label unique to each: a conversation's transcript,
+    its quality score and its analyses tell speakers apart by label.
+
+    An explicit ``name`` used twice is a validation error naming the second one
+    (``N.name``, under the caller's field). A participant without a name keeps its model
+    as label when that is free, else it is named ``model (k)`` with the smallest free k.
+    """
+    taken: set[str] = set()
+    errors: list[InitErrorDetails] = []
+    for i, p in enumerate(participants):
+        if p.name is None:
+            continue
+        if p.name in taken:
+            first = next(j for j, q in enumerate(participants) if q.name == p.name)
+            error = PydanticCustomError(
+                "duplicate_name",
+                "name {name} is already participant {first}'s; speakers must differ",
+                {"name": json.dumps(p.name), "first": first},
+            )
+            errors.append(InitErrorDetails(type=error, loc=(i, "name"), input=p.name))
+        taken.add(p.name)
+    if errors:
+        raise ValidationError.from_exception_data("participants", errors)
+    labelled: list[Participant] = []
+    for p in participants:
+        if p.name is None:
+            label = _free_label(p.model, taken)
+            taken.add(label)
+            if label != p.model:
+                labelled.append(p.model_copy(update={"name": label}))
+                continue
+        labelled.append(p)
+    return tuple(labelled)
+
+
+def _free_label(model: str, taken: set[str]) -> str:
+    """``model`` if no one speaks under it yet, else ``model (k)`` for the smallest free k."""
+    if model not in taken:
+        return model
+    k = 2
+    while True:
+        suffix = f" ({k})"
+        label = model[: NAME_MAX_CHARS - len(suffix)] + suffix
+        if label not in taken:
+            return label
+        k += 1

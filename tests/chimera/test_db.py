@@ -21,7 +21,15 @@ from chimera.db.tables import (
 )
 from chimera.errors import ConfigError, DatabaseUnavailable
 
-TABLES = {"events", "conversations", "conversation_turns", "analysis_runs", "llm_calls"}
+TABLES = {
+    "events",
+    "conversations",
+    "conversation_turns",
+    "analysis_runs",
+    "llm_calls",
+    "jobs",
+    "job_topics",
+}
 
 
 def tables_in(url: str) -> set[str]:
@@ -32,9 +40,7 @@ def tables_in(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_upgrade_creates_the_database_and_the_five_tables(
-    settings: Any, scratch_db_url: str
-) -> None:
+def test_upgrade_creates_the_database_and_every_table(settings: Any, scratch_db_url: str) -> None:
     assert not admin.database_exists(scratch_db_url)
     assert admin.upgrade(settings, url=scratch_db_url) == admin.head_revision()
     assert admin.database_exists(scratch_db_url)

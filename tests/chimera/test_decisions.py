@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from chimera.decisions import RetryLLM, llm_retry
-from chimera.errors import LLMBadRequest, LLMRefused, RateLimited, RetriesExhausted, Unrecoverable
+from chimera.decisions import MAX_WAITS, RetryLLM, RetryWait, llm_retry, llm_wait
+from chimera.errors import (
+    CircuitOpen,
+    LimiterRefused,
+    LLMBadRequest,
+    LLMRefused,
+    ProviderOverloaded,
+    RateLimited,
+    RetriesExhausted,
+    Unrecoverable,
+)
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3])
@@ -46,3 +55,22 @@ def test_a_failure_that_ends_the_work_names_its_reason_and_keeps_its_cause(
     error = cls(cause)
     assert error.dlq_reason == reason and error.cause is cause
     assert error.message == "400 from the provider" and not error.retryable
+
+
+def test_waiting_is_told_from_failing() -> None:
+    """The limiter, the breaker and a provider's 429 with retry-after say "not yet"."""
+    for exc in (
+        LimiterRefused("at the limit", retry_after_s=2.0),
+        CircuitOpen("open", retry_after_s=2.0),
+        RateLimited("429", retry_after_s=2.0),
+    ):
+        wait = llm_wait(exc, waits=0, cap_s=60.0)
+        assert isinstance(wait, RetryWait) and wait.error is exc
+        assert 2.0 <= wait.countdown_s <= 2.4  # the hint, spread upwards a little
+    assert llm_wait(RateLimited("429 without a hint"), waits=0, cap_s=60.0) is None
+    assert llm_wait(ProviderOverloaded("503"), waits=0, cap_s=60.0) is None
+    hinted = llm_wait(CircuitOpen("open", retry_after_s=3600.0), waits=0, cap_s=60.0)
+    assert hinted is not None and hinted.countdown_s <= 72.0
+    # The safety valve: after MAX_WAITS waits in a row a wait counts as an attempt.
+    assert llm_wait(LimiterRefused("at the limit"), waits=MAX_WAITS - 1, cap_s=60.0) is not None
+    assert llm_wait(LimiterRefused("at the limit"), waits=MAX_WAITS, cap_s=60.0) is None

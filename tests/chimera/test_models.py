@@ -232,6 +232,87 @@ def test_a_provider_with_no_model_says_where_to_configure_one() -> None:
     }
 
 
+def test_participants_of_one_model_get_distinct_speakers() -> None:
+    settings = configured({"openai": ["m", "g"]})
+    listed = [
+        {"provider": "openai", "model": "m"},
+        {"provider": "openai", "model": "m", "name": "m (2)"},  # taken by name: kept
+        {"provider": "openai", "model": "m"},
+    ]
+    event, _ = decode_event(
+        raw({"event_id": "e", "topic": "t", "participants": listed}), "conversation", settings
+    )
+    assert [p.speaker for p in event.participants] == ["m", "m (2)", "m (3)"]
+    assert [p.name for p in event.participants] == [None, "m (2)", "m (3)"]
+    # A name equal to another participant's model takes precedence over that default.
+    listed = [
+        {"provider": "openai", "model": "m"},
+        {"provider": "openai", "model": "g", "name": "m"},
+    ]
+    event, _ = decode_event(
+        raw({"event_id": "e", "topic": "t", "participants": listed}), "conversation", settings
+    )
+    assert [p.speaker for p in event.participants] == ["m (2)", "m"]
+    # A label stays within the name's bounds: the stored state validates again.
+    long = "x" * 200
+    twins = [{"provider": "openai", "model": long}] * 2
+    event, _ = decode_event(
+        raw({"event_id": "e", "topic": "t", "participants": twins}),
+        "conversation",
+        configured({"openai": [long]}),
+    )
+    assert event.participants[1].speaker == "x" * 96 + " (2)"
+    Participant.model_validate(event.participants[1].model_dump())
+
+
+def test_a_name_used_twice_is_refused_naming_the_second() -> None:
+    settings = configured({"openai": ["m", "g"]})
+    listed = [
+        {"provider": "openai", "model": "m", "name": "Ada"},
+        {"provider": "openai", "model": "g", "name": "Ada"},
+    ]
+    with pytest.raises(SchemaInvalid) as info:
+        decode_event(
+            raw({"event_id": "e", "topic": "t", "participants": listed}), "conversation", settings
+        )
+    assert errors_of(info.value) == {
+        "participants.1.name": 'name "Ada" is already participant 0\'s; speakers must differ'
+    }
+
+
+def test_sampling_parameters_are_bounded_and_named() -> None:
+    settings = configured({"openai": ["m"], "google": ["g"]}, turn_max_output_tokens=300)
+    good = [
+        {"provider": "openai", "model": "m", "temperature": 0, "top_p": 1, "max_tokens": 300},
+        {"provider": "google", "model": "g", "temperature": 2, "top_p": 0.1, "max_tokens": 1},
+    ]
+    event, _ = decode_event(
+        raw({"event_id": "e", "topic": "t", "participants": good}), "conversation", settings
+    )
+    assert [(p.temperature, p.top_p, p.max_tokens) for p in event.participants] == [
+        (0, 1, 300),
+        (2, 0.1, 1),
+    ]
+    bad = [
+        {"provider": "openai", "model": "m", "temperature": 2.5, "top_p": 0, "max_tokens": 301},
+        {"provider": "anthropic", "model": "claude-sonnet-5-5", "temperature": 1, "max_tokens": 0},
+    ]
+    with pytest.raises(SchemaInvalid) as info:
+        decode_event(
+            raw({"event_id": "e", "topic": "t", "participants": bad}), "conversation", settings
+        )
+    errors = errors_of(info.value)
+    assert set(errors) == {
+        "participants.0.temperature",
+        "participants.0.top_p",
+        "participants.0.max_tokens",
+        "participants.1.temperature",
+        "participants.1.max_tokens",
+    }
+    assert "CHIMERA_TURN_MAX_OUTPUT_TOKENS" in errors["participants.0.max_tokens"]
+    assert "anthropic takes no temperature" in errors["participants.1.temperature"]
+
+
 def test_metric_labels_name_configured_models_only() -> None:
     catalog = ModelCatalog({"openai": frozenset({"llama-3.3-70b"})})
     assert catalog.labels("openai", "llama-3.3-70b") == ("openai", "llama-3.3-70b")

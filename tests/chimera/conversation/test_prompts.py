@@ -85,3 +85,16 @@ def test_the_request_goes_to_the_speakers_model_with_accounting() -> None:
     assert (request.provider, request.model) == ("google", "gemini-3.5-flash")
     assert request.meta.owner_id == "conv-1" and request.meta.step == "1"
     assert request.meta.prompt_ref == "conversation.turn.v1"
+
+
+def test_a_participants_sampling_goes_into_its_turns_request() -> None:
+    tuned = [
+        {"provider": "openai", "model": "llama-3.3-70b", "temperature": 0.2, "top_p": 0.8},
+        {"provider": "google", "model": "gemini-3.5-flash", "max_tokens": 50},
+        {"provider": "google", "model": "gemini-3.5-flash", "max_tokens": 500},
+    ]
+    state = state_with(tuned, [])
+    first, second, third = (turn_request(state, i, max_output_tokens=400) for i in range(3))
+    assert (first.temperature, first.top_p, first.max_output_tokens) == (0.2, 0.8, 400)
+    assert (second.temperature, second.top_p, second.max_output_tokens) == (None, None, 50)
+    assert third.max_output_tokens == 400  # never above the configured cap

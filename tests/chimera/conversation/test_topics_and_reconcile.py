@@ -178,6 +178,37 @@ def test_an_item_left_in_processing_is_finished_next_time(queue_settings: Any, d
     assert client.llen(queue.processing_key) == 0
 
 
+def test_a_topics_extra_fields_become_its_conversations_metadata(
+    queue_settings: Any, db: Any
+) -> None:
+    item = {"title": "Cars", "source": "feed-3", "tags": ["urban"], "metadata": {"source": "x"}}
+    event = event_for(json.dumps(item))
+    assert event["topic"] == {"title": "Cars"}
+    assert event["metadata"] == {"source": "x", "tags": ["urban"]}  # metadata's own keys win
+    # The extras are part of the topic's identity: another source is another event.
+    assert event["event_id"] != event_for(json.dumps(item | {"source": "feed-4"}))["event_id"]
+
+    settings = queue_settings.model_copy(update={"max_output_metadata_bytes": 300})
+    client = make_redis(settings)
+    queue = TopicQueue(client, settings)
+    queue.push([json.dumps({"id": "t-m", "title": "Cars", "source": "feed-3", "rank": 2})])
+    queue.push([json.dumps({"id": "t-big", "title": "Bikes", "notes": "n" * 400})])
+    handed: list[str] = []
+    inbox = Inbox(db)
+    report = queue.drain(inbox, handed.append, running=0)
+
+    assert handed == ["topics:t-m"]
+    stored = inbox.get("topics:t-m")
+    assert stored is not None
+    request = ConversationRequest.model_validate(stored.payload)
+    assert request.metadata == {"source": "feed-3", "rank": 2}
+    assert request.topic.model_dump(exclude_none=True) == {"id": "t-m", "title": "Cars"}
+    # Extras past the metadata bound are refused, as an event's metadata is.
+    (dead,) = dead_letters(client, queue)
+    assert dead["reason"] == "schema_invalid" and "metadata" in dead["error"]
+    assert "at most 300 bytes" in dead["error"] and len(report.dead_lettered) == 1
+
+
 def test_a_topic_pushed_twice_is_one_conversation(queue_settings: Any, db: Any) -> None:
     queue = TopicQueue(make_redis(queue_settings), queue_settings)
     queue.push(["Same topic", "Same topic"])
