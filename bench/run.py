@@ -40,6 +40,8 @@ SCENARIOS = (
     "analysis_sync",
     "throughput",
     "provider_limit",
+    "backlog_limit",
+    "job_stream",  # last: its jobs' first events stay on conversation.new, for no bridge
 )
 
 

@@ -167,6 +167,15 @@ READYZ_CACHE_S: Final = 5.0
 # Values of a secret setting that are placeholders, never credentials (.env.example's).
 PLACEHOLDER_SECRET_PREFIX: Final = "change-me"  # noqa: S105 - a marker, not a secret
 
+# --- Each process's own metrics listener (chimera.metrics_server) ------------------------------
+METRICS_HOST: Final = "127.0.0.1"
+# 0: a worker or bridge serves no /metrics of its own unless CHIMERA_METRICS_PORT says where.
+METRICS_PORT: Final = 0
+# The local stack's first metrics port: its worker listens here, its bridge on the next one
+# (STACK_METRICS_PORTS gives each component's offset from it).
+STACK_METRICS_PORT: Final = 9461
+STACK_METRICS_PORTS: Final = {"worker": 0, "bridge": 1}
+
 # --- Flower ----------------------------------------------------------------------------------
 FLOWER_HOST: Final = "127.0.0.1"
 FLOWER_PORT: Final = 5555

@@ -54,6 +54,9 @@ decided here and nowhere else.  Input errors also name the dead-letter reason
     ├── AnalysisAbandoned               re-driven too often without finishing
     ├── CrashLoop                       a task's runs keep dying with their worker
     ├── TooFewTurns                     a conversation ended before its min_turns
+    ├── BudgetExhausted                 a job's budget cannot cover the call; no call made
+    ├── JobConflict                     a job control not allowed from the job's status
+    ├── JobCancelled                    the conversation's job was cancelled or drained
     ├── Unrecoverable                   a failure ended the work for good (wraps it)
     │   ├── LLMRefused                  ... an LLMPermanent one
     │   └── RetriesExhausted            ... a retryable one that outlasted its retries
@@ -317,6 +320,32 @@ class TooFewTurns(ChimeraError):
     for any reason (its time ran out, most often); a replay resumes it, keeping its turns."""
 
     dlq_reason: ClassVar[str] = "too_few_turns"
+
+
+class BudgetExhausted(ChimeraError):
+    """Raised before a call when its job's spent + reserved + this call's worst case
+    would pass the job's budget: no call is made; not an LLM attempt and not a
+    conversation failure (the conversation parks, resumable)."""
+
+    def __init__(self, message: str, *, job_id: str, **ids: Any) -> None:
+        super().__init__(message, job_id=job_id, **ids)
+        self.job_id = job_id
+
+
+class JobConflict(ChimeraError):
+    """Raised when a job control (pause, resume, drain, cancel, a budget change) is not
+    allowed from the job's current status, which ``status`` names."""
+
+    def __init__(self, message: str, *, status: str, **ids: Any) -> None:
+        super().__init__(message, **ids)
+        self.status = status
+
+
+class JobCancelled(ChimeraError):
+    """Recorded when a conversation (or its event, before it started) ends because its
+    job was cancelled, or was draining before it started."""
+
+    dlq_reason: ClassVar[str] = "cancelled"
 
 
 class Unrecoverable(ChimeraError):

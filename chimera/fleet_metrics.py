@@ -164,6 +164,7 @@ class FleetCollector:
         catalog = catalog_for(self._settings)
         if db is not None:
             yield from _db_families(db, catalog)
+            yield from _job_families(db)
         if readings["redis"].ok:
             yield from _redis_families(readings["redis"].stats, db, self._settings, catalog)
         if readings["kafka"].ok:
@@ -240,6 +241,43 @@ def _db_families(db: DbStats, catalog: ModelCatalog) -> Iterator[Metric]:
     yield events
 
 
+def _job_families(db: DbStats) -> Iterator[Metric]:
+    """Per-job gauges, labelled by job id: only active jobs and those finished within the
+    last hour (``JOB_GAUGE_KEEP_S``), so the series stay bounded."""
+    labels = ["job_id", "status"]
+    families = {
+        "accepted": GaugeMetricFamily(
+            "chimera_job_accepted", "Accepted conversations of the job.", labels=labels
+        ),
+        "running": GaugeMetricFamily(
+            "chimera_job_running", "The job's conversations pending or running.", labels=labels
+        ),
+        "spent": GaugeMetricFamily(
+            "chimera_job_spent_usd", "USD spent on the job's LLM calls.", labels=labels
+        ),
+        "budget": GaugeMetricFamily(
+            "chimera_job_budget_usd", "The job's budget in USD (jobs that have one).", labels=labels
+        ),
+        "target": GaugeMetricFamily(
+            "chimera_job_target",
+            "Accepted conversations the job wants (jobs with a target).",
+            labels=labels,
+        ),
+        "yield": GaugeMetricFamily(
+            "chimera_job_yield", "Accepted / finished (once any finished).", labels=labels
+        ),
+    }
+    for j in db.jobs:
+        key = [j.job_id, j.status]
+        families["accepted"].add_metric(key, j.accepted)
+        families["running"].add_metric(key, j.running)
+        families["spent"].add_metric(key, j.spent_usd)
+        for name, value in (("budget", j.budget_usd), ("target", j.target), ("yield", j.yield_)):
+            if value is not None:
+                families[name].add_metric(key, value)
+    yield from families.values()
+
+
 def _zero_filled(
     seen: dict[tuple[str, str], int], first: tuple[str, ...], second: tuple[str, ...]
 ) -> set[tuple[str, str]]:
@@ -287,6 +325,16 @@ def _redis_families(
     for component in sorted({"worker", "beat", "bridge"} | set(r.heartbeats)):
         beats.add_metric([component], r.heartbeats.get(component, 0))
     yield beats
+    yield GaugeMetricFamily(
+        "chimera_fleet_conversations_running",
+        "Conversations admitted and running (the admission's unexpired places), fleet-wide.",
+        value=r.admission_running,
+    )
+    yield GaugeMetricFamily(
+        "chimera_fleet_conversations_waiting_admission",
+        "Conversations waiting for admission (CHIMERA_MAX_RUNNING_CONVERSATIONS), fleet-wide.",
+        value=r.admission_waiting,
+    )
 
 
 def _kafka_families(k: KafkaStats) -> Iterator[Metric]:

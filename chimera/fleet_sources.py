@@ -20,15 +20,18 @@ A store that cannot be read raises :class:`~chimera.errors.DatabaseUnavailable`,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from kafka import TopicPartition
 from kafka.admin import OffsetSpec
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, or_, select, text
 
 from chimera import defaults as d
 from chimera.db.errors import database_errors
-from chimera.db.tables import AnalysisRun, Conversation, Event, LLMCall
+from chimera.db.tables import AnalysisRun, Conversation, Event, Job, LLMCall
+from chimera.jobs.figures import figures
+from chimera.jobs.plan import ACTIVE
 from chimera.kafka.clients import admin_client
 from chimera.kafka.errors import kafka_errors
 from chimera.llm.breaker import CLOSED, HALF_OPEN, OPEN
@@ -61,6 +64,24 @@ class LLMTotals:
     latency_s: float
 
 
+#: Finished jobs stay in the per-job gauges this long after they end.
+JOB_GAUGE_KEEP_S = 3_600
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """One job's figures, for the per-job gauges (active jobs and recently finished)."""
+
+    job_id: str
+    status: str
+    accepted: int
+    running: int
+    spent_usd: float
+    budget_usd: float | None
+    target: int | None
+    yield_: float | None
+
+
 @dataclass(frozen=True)
 class DbStats:
     llm: tuple[LLMTotals, ...] = ()
@@ -71,6 +92,7 @@ class DbStats:
     conversations: dict[str, int] = field(default_factory=dict)
     #: (kind, status) -> inbox events
     events: dict[tuple[str, str], int] = field(default_factory=dict)
+    jobs: tuple[JobStats, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,9 @@ class RedisStats:
     breakers: dict[tuple[str, str], str] = field(default_factory=dict)
     queue_depth: int = 0
     unacked: int = 0
+    #: The admission's running (unexpired) and waiting conversations.
+    admission_running: int = 0
+    admission_waiting: int = 0
     #: component -> live heartbeat keys
     heartbeats: dict[str, int] = field(default_factory=dict)
 
@@ -136,7 +161,39 @@ def read_db(engine: Engine, *, timeout_s: float = SOURCE_TIMEOUT_S) -> DbStats:
             analysis_tasks={(a, s): int(n) for a, s, n in conn.execute(_ANALYSIS_TASKS)},
             conversations={s: int(n) for s, n in conn.execute(conversations)},
             events={(k, s): int(n) for k, s, n in conn.execute(events)},
+            jobs=_jobs(conn),
         )
+
+
+def _jobs(conn: Any) -> tuple[JobStats, ...]:
+    """The active jobs and those finished within ``JOB_GAUGE_KEEP_S`` (bounded labels)."""
+    recent = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, JOB_GAUGE_KEEP_S)
+    rows = conn.execute(
+        select(Job.id, Job.status, Job.spec).where(
+            or_(
+                Job.status.in_([s.value for s in ACTIVE]),
+                Job.finished_at.is_(None),
+                Job.finished_at >= recent,
+            )
+        )
+    ).all()
+    out = []
+    for jid, status, spec in rows:
+        fig = figures(conn, jid, spec.get("min_quality"))
+        budget = spec.get("budget_usd")
+        out.append(
+            JobStats(
+                jid,
+                status,
+                fig.accepted,
+                fig.running,
+                float(fig.cost_usd),
+                None if budget is None else float(budget),
+                spec.get("target"),
+                fig.yield_,
+            )
+        )
+    return tuple(out)
 
 
 # --- Redis -----------------------------------------------------------------------------
@@ -161,6 +218,13 @@ def read_redis(state: redis.Redis, broker: redis.Redis, settings: Settings) -> R
             qpipe.llen(key)
         qpipe.hlen(settings.redis_key_prefix + _UNACKED_KEY)
         *lengths, unacked = qpipe.execute()
+        running_key = settings.redis_key("admission", "running")
+        seconds, micros = server_time
+        admission_now_ms = int(seconds) * 1000 + int(micros) // 1000
+        admission = state.pipeline(transaction=False)
+        admission.zcount(running_key, admission_now_ms, "+inf")
+        admission.zcard(settings.redis_key("admission", "waiting"))
+        n_running, n_waiting = admission.execute()
     now_ms = int(server_time[0]) * 1000 + int(server_time[1]) // 1000
     breakers: dict[tuple[str, str], str] = {}
     for key, fields in zip(breaker_keys, hashes, strict=True):
@@ -171,7 +235,14 @@ def read_redis(state: redis.Redis, broker: redis.Redis, settings: Settings) -> R
     for key in beat_keys:
         component = key[len(beat_prefix) :].split(":", 1)[0]
         heartbeats[component] = heartbeats.get(component, 0) + 1
-    return RedisStats(breakers, sum(int(n) for n in lengths), int(unacked), heartbeats)
+    return RedisStats(
+        breakers,
+        sum(int(n) for n in lengths),
+        int(unacked),
+        heartbeats=heartbeats,
+        admission_running=int(n_running),
+        admission_waiting=int(n_waiting),
+    )
 
 
 def _glob(literal: str) -> str:

@@ -2,7 +2,8 @@
 
 Two passes, both precompiled:
 
-* **known values**: every secret the settings hold (API keys, ``REDIS_PASSWORD``,
+* **known values**: every secret the settings hold (API keys, those of
+  ``CHIMERA_OPENAI_ENDPOINTS`` included, ``REDIS_PASSWORD``,
   ``KAFKA_SASL_PASSWORD``, the passwords inside ``DATABASE_URL`` and ``REDIS_URL``,
   ``CHIMERA_API_TOKEN``, ``CHIMERA_FLOWER_BASIC_AUTH``), wherever they show up: an
   SDK error that echoes the key, a URL in a driver's message.  Run only when there
@@ -156,6 +157,10 @@ def secret_values(settings: Settings) -> set[str]:
             _, sep, password = secret.partition(":")
             if sep:
                 out.add(password)
+    for endpoint in settings.openai_endpoints.values():  # named endpoints' keys
+        key = endpoint.key()
+        if key:
+            out |= {key, quote(key, safe="")}
     return out
 
 

@@ -25,13 +25,15 @@ from chimera import defaults as d
 from chimera import settings_checks
 from chimera.errors import ConfigError
 from chimera.models.analysis import AnalysisKind
-from chimera.models.participants import Participant, Provider
+from chimera.models.participants import Participant
 from chimera.settings_env import config_error, env_field, env_name, format_problems, to_env
 from chimera.settings_services import ServiceSettings
 from chimera.settings_values import (
     BaseUrl,
+    EndpointName,
     ModelLimits,
     ModelName,
+    OpenAIEndpoint,
     Port,
     PositiveFloat,
     PositiveInt,
@@ -69,6 +71,11 @@ class Settings(ServiceSettings):
     """Points the Gemini SDK at the simulator, a proxy or a local server."""
     openai_base_url: BaseUrl = env_field(None, "OPENAI_BASE_URL")
     """Points the OpenAI SDK at the simulator or an OpenAI-compatible server (vLLM, Ollama)."""
+    openai_endpoints: dict[EndpointName, OpenAIEndpoint] = Field(default_factory=dict)
+    """JSON: more OpenAI-compatible servers by name, e.g. `{"vllm": {"base_url":
+    "http://10.0.0.5:8000/v1", "api_key_env": "VLLM_KEY"}}` (or an inline secret `api_key`); a
+    participant picks one with `endpoint`; each has its own limits, breakers and models under
+    `openai:<name>`."""
     rate_limit_requests_per_minute: PositiveInt = env_field(
         d.RATE_LIMIT_REQUESTS_PER_MINUTE, "RATE_LIMIT_REQUESTS_PER_MINUTE"
     )
@@ -78,10 +85,10 @@ class Settings(ServiceSettings):
     """JSON: `{"anthropic": {"rpm": 50}, "anthropic/claude-sonnet-5-5": {"itpm": 30000, "otpm":
     8000}}`; a provider's entry sets its shared window, a `provider/model` entry adds that model's
     own (it can only tighten)."""
-    llm_models: dict[Provider, list[ModelName]] = Field(default_factory=dict)
+    llm_models: dict[str, list[ModelName]] = Field(default_factory=dict)
     """JSON: the models events may name, per provider, e.g. `{"openai": ["llama-3.3-70b"]}`; a
-    provider left out allows the models the price table lists for it; the default participants and
-    analysis models are always allowed."""
+    provider (or `openai:<endpoint>`) left out allows the models the price table lists for it; the
+    default participants and analysis models are always allowed."""
     llm_limit_scope: Literal["provider", "model"] = "provider"
     """`provider`: limits count per provider, whatever model a call names; `model`: one window per
     model, its entry over its provider's."""
@@ -287,6 +294,10 @@ class Settings(ServiceSettings):
     """OTLP/HTTP endpoint; tracing is off while unset."""
     otel_service_name: str = env_field("chimera", "OTEL_SERVICE_NAME")
     """Service name of the traces."""
+    metrics_host: str = d.METRICS_HOST
+    """Where a worker's or the bridge's own `/metrics` listens; not loopback only with a token."""
+    metrics_port: Annotated[int, Field(ge=0, le=65_535)] = d.METRICS_PORT
+    """Port of a worker's or the bridge's own `/metrics` (one per process); 0: not served."""
 
     # --- Local stack ----------------------------------------------------------
     state_dir: Path = Path(d.STATE_DIR)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from chimera import defaults as d
+from chimera.models.participants import PROVIDERS
 from chimera.settings_env import env_name
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def problems(s: Settings) -> dict[str, str]:
     found |= _kafka_security_problems(s)
     found |= _placeholder_problems(s)
     found |= _dlq_route_problems(s)
+    found |= _endpoint_problems(s)
     if len(s.default_participants) > s.max_participants:
         found["default_participants"] = f"at most CHIMERA_MAX_PARTICIPANTS ({s.max_participants})"
     return found
@@ -122,4 +124,27 @@ def _kafka_security_problems(s: Settings) -> dict[str, str]:
         found["kafka_ssl_keyfile"] = (
             "a client key without its certificate: set KAFKA_SSL_CERTFILE too"
         )
+    return found
+
+
+def _endpoint_problems(s: Settings) -> dict[str, str]:
+    """Names of OpenAI endpoints (``openai:<name>``) that CHIMERA_OPENAI_ENDPOINTS lacks."""
+    found: dict[str, str] = {}
+    routes = {*PROVIDERS, *(f"openai:{name}" for name in s.openai_endpoints)}
+    unknown = sorted(set(s.llm_models) - routes)
+    if unknown:
+        found["llm_models"] = (
+            f"{', '.join(unknown)}: not a provider or a configured endpoint "
+            f"(known: {', '.join(sorted(routes))}; endpoints come from CHIMERA_OPENAI_ENDPOINTS)"
+        )
+    for i, p in enumerate(s.default_participants):
+        if p.endpoint is not None and p.endpoint not in s.openai_endpoints:
+            found["default_participants"] = (
+                f"{i}.endpoint: {p.endpoint!r} is not in CHIMERA_OPENAI_ENDPOINTS"
+            )
+    for kind, p in s.analysis_models.items():
+        if p.endpoint is not None:
+            found["analysis_models"] = (
+                f"{kind}.endpoint: analyses use the provider's own settings, not an endpoint"
+            )
     return found

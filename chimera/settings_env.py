@@ -82,7 +82,7 @@ def to_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         elif isinstance(value, list | dict):
-            value = json.dumps(_jsonable(value))
+            value = json.dumps(_jsonable(value, secrets=True))
         out[env_name(model, field)] = str(value)
     return out
 
@@ -105,11 +105,13 @@ def describe(settings: Settings) -> dict[str, str]:
     return out
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, *, secrets: bool = False) -> Any:
+    """``value`` as JSON values; secrets inside (an endpoint's key) masked unless ``secrets``."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True)
+        context = {"secrets": secrets}
+        return value.model_dump(mode="json", exclude_none=True, context=context)
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, secrets=secrets) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _jsonable(v, secrets=secrets) for k, v in value.items()}
     return value

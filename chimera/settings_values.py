@@ -7,11 +7,22 @@ types) and whose secrets are hidden on the way out (``redact_url``).
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    SecretStr,
+    field_serializer,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -102,6 +113,61 @@ BootstrapServers = Annotated[str, AfterValidator(_check_bootstrap)]
 BaseUrl = Annotated[str | None, AfterValidator(_check_base_url)]
 #: A file that must exist when the settings are read.
 ExistingFile = Annotated[Path | None, AfterValidator(_check_file)]
+
+#: An endpoint's name: ``openai:<name>`` must fit ``llm_calls.provider`` (32 characters).
+ENDPOINT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,24}$")
+
+
+def _check_endpoint_name(v: str) -> str:
+    if not ENDPOINT_NAME.fullmatch(v):
+        raise ValueError(
+            f"endpoint name {v!r}: 1 to 25 of a-z, 0-9, _ and -, starting with a letter or digit"
+        )
+    return v
+
+
+def _check_required_url(v: str) -> str:
+    url = _check_base_url(v)
+    if url is None:
+        raise ValueError("base_url is empty: expected an http(s):// URL ending in /v1")
+    return url
+
+
+EndpointName = Annotated[str, AfterValidator(_check_endpoint_name)]
+
+
+class OpenAIEndpoint(BaseModel):
+    """One named OpenAI-compatible server (``CHIMERA_OPENAI_ENDPOINTS``): its base URL,
+    and its key given inline (``api_key``) or by the variable that holds it
+    (``api_key_env``, read when the settings are read and at each client's start)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: Annotated[str, AfterValidator(_check_required_url)]
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> OpenAIEndpoint:
+        if self.api_key is not None and self.api_key_env is not None:
+            raise ValueError("give api_key or api_key_env, not both")
+        if self.api_key_env is not None and not os.environ.get(self.api_key_env):
+            raise ValueError(f"api_key_env names {self.api_key_env}, which is not set")
+        return self
+
+    @field_serializer("api_key", when_used="json")
+    def _masked(self, v: SecretStr | None, info: FieldSerializationInfo) -> str | None:
+        """Masked, unless the dump's context asks for secrets (``to_env``: a child process)."""
+        if v is None:
+            return None
+        reveal = isinstance(info.context, dict) and info.context.get("secrets") is True
+        return v.get_secret_value() if reveal else "***"
+
+    def key(self) -> str | None:
+        """The API key, if any."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
 
 
 def redact_url(url: str) -> str:

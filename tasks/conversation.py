@@ -19,6 +19,7 @@ from chimera.conversation.turns import (
     Finish,
     HandOff,
     Next,
+    Parked,
     Queued,
     Stop,
     attempt_turn,
@@ -42,7 +43,8 @@ def start(self: Task, event_id: str, resume: bool = False) -> None:
     (once, unless ``resume``: the reconciler re-sends a chain that was lost); while
     the running ones are at their cap it waits in line (no worker held)."""
     try:
-        send = dispatch(runtime().conversations, event_id, resume=resume)
+        rt = runtime()
+        send = dispatch(rt.conversations, event_id, resume=resume, gate=rt.job_gate)
     except ServiceUnavailable as exc:
         raise plumbing_retry(self, exc) from exc
     match send:
@@ -82,6 +84,7 @@ def turn(
             attempt=attempt,
             crashes=crashes,
             waits=waits,
+            gate=rt.job_gate,
         )
         match decision:
             case Next():
@@ -89,7 +92,7 @@ def turn(
             case Finish():
                 _stop_chain(self)
                 finalize.apply_async((conversation_id,), task_id=finalize_task_id(conversation_id))
-            case Stop() | Failed():
+            case Stop() | Failed() | Parked():
                 _stop_chain(self)
                 hand_off_admitted(self, release(rt.conversations, conversation_id))
             case RetryLLM(countdown_s=delay, error=exc):

@@ -13,7 +13,6 @@ from chimera.errors import ServiceUnavailable
 from chimera.events.reconcile import ReconcileReport, Redrive, Workflow
 from chimera.events.reconcile import reconcile as reconcile_events
 from chimera.jobs.feed import feed_all
-from chimera.jobs.repository import JobRepository
 from tasks.handoff import send_handoff
 from tasks.runtime import Runtime, runtime
 
@@ -57,13 +56,17 @@ def feed_jobs(self: Task) -> dict[str, Any]:
     (`chimera/jobs/plan.py` decides how many)."""
     rt = runtime()
     try:
-        reports = feed_all(JobRepository(rt.engine), rt.producer, rt.settings)
+        reports = feed_all(rt.jobs, rt.producer, rt.settings, rt.job_control)
     except ServiceUnavailable as exc:
         # The cursor moves only after a batch is acknowledged: the next round
         # (CHIMERA_JOBS_FEED_INTERVAL_S) re-publishes the same event ids.
         log.warning("jobs: feed cut short, the next one goes on: %s", exc)
         return {"skipped": str(exc)}
     for r in reports:
+        for event_id in r.resumed:  # parked conversations of a job running again
+            send_handoff(self.app, "conversation", event_id)
+        if r.resumed:
+            log.info("job %s: %d parked conversations resumed", r.job_id, len(r.resumed))
         if r.published:
             log.info("job %s: %d conversations published (%s)", r.job_id, r.published, r.status)
     return {"jobs": len(reports), "published": sum(r.published for r in reports)}

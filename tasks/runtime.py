@@ -26,6 +26,10 @@ from chimera.crashes import CrashCounter
 from chimera.db.engine import make_engine
 from chimera.events.inbox import Inbox
 from chimera.events.sink import KafkaEventSink
+from chimera.jobs.budget import JobBudgets
+from chimera.jobs.control import JobControl
+from chimera.jobs.gate import JobGate
+from chimera.jobs.repository import JobRepository
 from chimera.kafka.clients import make_producer
 from chimera.llm.client import LLMClient
 from chimera.llm.registry import build_client
@@ -46,7 +50,27 @@ class Runtime:
 
     @functools.cached_property
     def llm(self) -> LLMClient:
-        return build_client(self.settings, redis_client=self.redis, engine=self.engine)
+        client = build_client(self.settings, redis_client=self.redis, engine=self.engine)
+        client.spend = JobBudgets(
+            self.redis,
+            self.settings,
+            self.job_control,
+            client.accountant.prices,
+            self.jobs.spent,
+        )
+        return client
+
+    @functools.cached_property
+    def jobs(self) -> JobRepository:
+        return JobRepository(self.engine)
+
+    @functools.cached_property
+    def job_control(self) -> JobControl:
+        return JobControl(self.redis, self.settings, self.jobs.control_row)
+
+    @functools.cached_property
+    def job_gate(self) -> JobGate:
+        return JobGate(self.job_control, self.jobs)
 
     @functools.cached_property
     def producer(self) -> KafkaProducer:

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+#: Every address: what a test binds to be refused or to check a token (a free port).
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - bound only on a free port, in a test
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, str]:
+    """``GET url`` (with ``Authorization: Bearer token``): the status and the body."""
+    request = urllib.request.Request(url)  # noqa: S310 - a test's own http URL
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def free_port() -> int:

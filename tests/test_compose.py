@@ -26,9 +26,9 @@ import click
 import pytest
 import yaml
 from flower.command import is_flower_envvar
-from pydantic import AliasChoices
+from pydantic import AliasChoices, SecretStr
 
-from chimera import heartbeat
+from chimera import heartbeat, metrics_server
 from chimera.cli.commands import cli
 from chimera.errors import ConfigError
 from chimera.exposure import check_bind, check_ray_settings
@@ -340,6 +340,24 @@ def test_the_web_app_listens_where_its_settings_say_and_only_with_a_token() -> N
     with pytest.raises(ConfigError, match="CHIMERA_API_TOKEN"):
         check_bind(Settings(http_host=ANY_ADDRESS))
     assert check_bind(Settings(http_host=ANY_ADDRESS, api_token="s3cret-token")) is None
+
+
+@pytest.mark.parametrize(("service", "port"), [("worker", 9461), ("bridge", 9462)])
+def test_each_process_serves_its_metrics_on_the_network_only_with_a_token(
+    service: str, port: int
+) -> None:
+    definition = SERVICES[service]
+    env = definition["environment"]
+    # Reachable by a scraper on the stack's network, never published on the host.
+    assert "ports" not in definition, f"{service}'s /metrics is for the stack's network only"
+    assert definition["expose"] == [str(port)]
+    assert (env["CHIMERA_METRICS_HOST"], env["CHIMERA_METRICS_PORT"]) == (ANY_ADDRESS, str(port))
+    assert env["CHIMERA_API_TOKEN"].startswith("${CHIMERA_API_TOKEN:?")
+    # What the process makes of it: every interface, so a token (refused at start otherwise).
+    listening = Settings(metrics_host=ANY_ADDRESS, metrics_port=port)
+    with pytest.raises(ConfigError, match="CHIMERA_METRICS_HOST"):
+        metrics_server.check_bind(listening)
+    metrics_server.check_bind(listening.model_copy(update={"api_token": SecretStr("s3cret")}))
 
 
 def test_the_bridge_runs_the_documented_command() -> None:

@@ -12,20 +12,19 @@ Three kinds of route:
   token only.
 
 A kind of route with no token configured for it stays open: that is the loopback-only
-app (``chimera.exposure`` refuses a network address without an API token).
+app (``chimera.exposure`` refuses a network address without an API token).  The token
+check itself is ``chimera.bearer``'s, shared with each process's own metrics listener.
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from flask import Flask, current_app, request
-from pydantic import SecretStr
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
-from chimera.exposure import has_secret
+from chimera import bearer
 from chimera.settings import Settings
 
 #: Endpoints open without a token.
@@ -43,15 +42,8 @@ class Tokens:
     operator: tuple[bytes, ...]
 
 
-def _secrets(*values: SecretStr | None) -> tuple[bytes, ...]:
-    return tuple(v.get_secret_value().encode() for v in values if has_secret(v))
-
-
 def init_app(app: Flask, settings: Settings) -> None:
-    tokens = Tokens(
-        api=_secrets(settings.api_token),
-        operator=_secrets(settings.api_token, settings.metrics_token),
-    )
+    tokens = Tokens(api=bearer.api_tokens(settings), operator=bearer.operator_tokens(settings))
     app.extensions[_EXTENSION] = tokens
 
     @app.before_request
@@ -61,7 +53,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             return
         if request.endpoint in OPERATOR_ENDPOINTS:
             if not _presents(tokens.operator):
-                raise _unauthorized("CHIMERA_API_TOKEN or CHIMERA_METRICS_TOKEN")
+                raise _unauthorized(bearer.OPERATOR_TOKENS)
         elif not _presents(tokens.api):
             raise _unauthorized("CHIMERA_API_TOKEN")
 
@@ -74,15 +66,7 @@ def may_read_operator_data() -> bool:
 
 def _presents(accepted: tuple[bytes, ...]) -> bool:
     """True when no token is required, or the request carries one of ``accepted``."""
-    if not accepted:
-        return True
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    presented = given.strip().encode()
-    # Every token compared, in constant time: which one matched (or how nearly) stays hidden.
-    matches = [hmac.compare_digest(presented, token) for token in accepted]
-    return any(matches)
+    return bearer.presents(request.headers.get("Authorization"), accepted)
 
 
 def _unauthorized(which: str) -> Unauthorized:

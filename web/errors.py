@@ -21,6 +21,7 @@ from chimera.errors import (
     ConflictingDuplicate,
     EventTooLarge,
     InputError,
+    JobConflict,
     NotFound,
     SchemaInvalid,
     ServiceUnavailable,
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 STATUS: tuple[tuple[type[ChimeraError], int], ...] = (
     (EventTooLarge, 413),
     (ConflictingDuplicate, 409),
+    (JobConflict, 409),
     (InputError, 400),
     (NotFound, 404),
     (ServiceUnavailable, 503),
@@ -61,6 +63,8 @@ def register(app: Flask) -> None:
         if code >= 500:
             log.error("request failed: %s", exc, exc_info=exc)
         extra: dict[str, Any] = {}
+        if isinstance(exc, JobConflict):
+            extra["status"] = exc.status
         if isinstance(exc, SchemaInvalid):
             extra["errors"] = [
                 {k: clean(v) if isinstance(v, str) else v for k, v in e.items()} for e in exc.errors

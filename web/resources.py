@@ -1,5 +1,5 @@
 """What the views of one app share: settings, the database engine, the readiness
-checks and the fleet collector.
+checks, the fleet collector and one Kafka producer.
 
 Made once per app.  gunicorn imports the app in each worker after fork, so no
 pool or socket crosses a ``fork()``.
@@ -7,18 +7,44 @@ pool or socket crosses a ``fork()``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from flask import Flask, current_app
+from kafka import KafkaProducer
 from sqlalchemy import Engine
 
 from chimera.conversation.repository import ConversationRepository
 from chimera.db.engine import make_engine
 from chimera.fleet_metrics import FleetCollector
+from chimera.kafka.clients import make_producer
 from chimera.readiness import Readiness
 from chimera.settings import Settings
 
 EXTENSION = "chimera"
+
+
+class SharedProducer:
+    """One Kafka producer per app (per web process), made at its first use, so an app
+    starts while the broker is away and no request pays for a connection of its own.
+    ``KafkaProducer`` is thread-safe: every request thread shares it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._producer: KafkaProducer | None = None
+
+    def get(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                self._producer = make_producer(self._settings)
+            return self._producer
+
+    def close(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=5)
 
 
 @dataclass(frozen=True)
@@ -28,8 +54,10 @@ class Resources:
     readiness: Readiness
     fleet: FleetCollector
     conversations: ConversationRepository
+    producer: SharedProducer
 
     def close(self) -> None:
+        self.producer.close()
         self.fleet.close()
         self.readiness.close()
         self.engine.dispose()
@@ -43,6 +71,7 @@ def init_app(app: Flask, settings: Settings) -> Resources:
         readiness=Readiness(settings, engine=engine),
         fleet=FleetCollector(settings, engine=engine),
         conversations=ConversationRepository(engine),
+        producer=SharedProducer(settings),
     )
     app.extensions[EXTENSION] = res
     return res

@@ -9,6 +9,7 @@ Whoever can submit work to a Ray cluster runs code in it and reads what its jobs
 were given.  So the job's environment (``actor_env``) carries only what an actor
 builds its client from: the key and base URL of each provider the analysis models
 use, and the Redis and Postgres URLs of fleet-wide limits and accounting; never the
+named OpenAI endpoints (``CHIMERA_OPENAI_ENDPOINTS``, for participants only), the
 API, metrics or Ray tokens, Flower's password, Kafka's credentials or another
 provider's key.  And a cluster named by ``RAY_ADDRESS`` is used only with Ray's token
 authentication (``RAY_AUTH_TOKEN``; ``chimera.exposure.check_ray_settings``).  A
@@ -141,6 +142,9 @@ def actor_env(settings: Settings) -> dict[str, str]:
         if field.startswith("kafka_")
         or (isinstance(getattr(settings, field), SecretStr) and field not in ACTOR_SECRETS)
     }
+    # Named OpenAI endpoints serve conversation participants only (analyses may not name
+    # one): their keys stay out.
+    left_out.add("openai_endpoints")
     for provider, fields in PROVIDER_FIELDS.items():
         left_out = left_out - set(fields) if provider in used else left_out | set(fields)
     env = to_env(settings)

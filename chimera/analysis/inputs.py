@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from chimera.db.errors import database_errors
 from chimera.db.tables import ConversationTurn
 from chimera.errors import ContextNotFound
-from chimera.llm.client import CHARS_PER_TOKEN
+from chimera.llm.calls import CHARS_PER_TOKEN
 from chimera.models.analysis import AnalysisFields, Segment
 
 #: Room kept in the budget for the instructions and the output schema.

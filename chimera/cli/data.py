@@ -32,6 +32,7 @@ from chimera.conversation.formats import FORMATS, Format
 from chimera.conversation.parsing import LineError, ParsedConversation, read_jsonl
 from chimera.conversation.quality import QualityReport, score_conversation
 from chimera.db.engine import make_engine
+from chimera.jobs.export import export_job
 from chimera.settings import get_settings
 from chimera.untrusted import printable
 
@@ -70,14 +71,43 @@ _DEFAULT_MAX_TURNS = 10
     metavar="FILE",
     help="Where to write the JSON lines; - for stdout.",
 )
+@click.option(
+    "--job",
+    "job_id",
+    default=None,
+    metavar="ID",
+    help="Export this job's conversations, with their lineage, and a card beside --out.",
+)
+@click.option(
+    "--all",
+    "include_all",
+    is_flag=True,
+    help="With --job: every finished conversation, not only the accepted ones.",
+)
 def export_command(
     fmt: Format,
     min_quality: float | None,
     limit: int | None,
     since: datetime | None,
     out_path: str,
+    job_id: str | None,
+    include_all: bool,
 ) -> None:
-    """Export completed conversations as JSON lines, one conversation per line."""
+    """Export completed conversations as JSON lines, one conversation per line.
+
+    With --job, a job's dataset: its accepted conversations (--all: every finished one)
+    in --out FILE and its card in FILE's name with .card.md; exit status 1 if any
+    conversation was skipped for another reason than not being accepted.
+    """
+    if job_id is not None:
+        others = {"--min-quality": min_quality, "--limit": limit, "--since": since}
+        given = [name for name, value in others.items() if value is not None]
+        if given:
+            raise click.UsageError(f"--job cannot be combined with {', '.join(given)}")
+        _export_job(job_id, fmt, out_path, include_all)
+        return
+    if include_all:
+        raise click.UsageError("--all goes with --job")
     settings = get_settings()
     with _output(out_path) as out:
         engine = make_engine(settings)
@@ -89,6 +119,32 @@ def export_command(
             engine.dispose()
     where = "stdout" if out_path == "-" else out_path
     click.echo(f"wrote {count} conversation{_s(count)} ({fmt}) to {where}", err=True)
+
+
+def card_path(out_path: str) -> Path:
+    """Where the card of an export to ``out_path`` goes: ``x.jsonl`` -> ``x.card.md``."""
+    target = Path(out_path)
+    return target.with_name(f"{target.stem if target.suffix else target.name}.card.md")
+
+
+def _export_job(job_id: str, fmt: Format, out_path: str, include_all: bool) -> None:
+    if out_path == "-":
+        raise click.UsageError("--job writes a file and its card: give --out FILE")
+    card = card_path(out_path)
+    engine = make_engine(get_settings())
+    try:
+        with _output(out_path) as out:
+            report = export_job(engine, job_id, out, fmt=fmt, include_all=include_all)
+    finally:
+        engine.dispose()
+    with _output(str(card)) as f:
+        f.write(report.card())
+    n = report.written
+    click.echo(f"wrote {n} conversation{_s(n)} ({fmt}) to {out_path}, card {card}", err=True)
+    for reason, count in sorted(report.skipped.items()):
+        click.echo(f"skipped {count} ({reason})", err=True)
+    if report.incomplete:
+        sys.exit(1)
 
 
 @contextlib.contextmanager

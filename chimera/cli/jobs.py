@@ -1,49 +1,32 @@
-"""`chimera jobs create|list|status`: datasets of a chosen size."""
+"""`chimera jobs create|list|status|update|pause|resume|drain|cancel`: datasets of a
+chosen size."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from pathlib import Path
+import threading
+import time
 from typing import Any
 
 import click
 
+from chimera.cli.job_spec import build_spec, spec_options, topics_file
 from chimera.cli.output import shown, table
-from chimera.cli.submit import parse_participant
 from chimera.cli.types import FiniteFloatRange
 from chimera.db.engine import make_engine
-from chimera.errors import InputError
+from chimera.errors import InputError, JobConflict, NotFound
+from chimera.jobs.control import CONTROLS, JobControl
+from chimera.jobs.estimate import estimate_job
+from chimera.jobs.progress import FINAL
+from chimera.jobs.progress import line as progress_line
 from chimera.jobs.repository import JobRepository, StoredJob
-from chimera.jobs.service import create_job
-from chimera.jobs.topics import FORMATS, read_topics, spool
+from chimera.jobs.service import control_job, create_job, update_budget
+from chimera.jobs.topics import read_topics
 from chimera.kafka.clients import make_producer
+from chimera.redis_client import make_redis
 from chimera.settings import get_settings
-
-
-def parse_turns(text: str) -> tuple[int, int]:
-    """``5-8`` -> (5, 8); ``6`` -> (6, 6)."""
-    low, sep, high = text.partition("-")
-    try:
-        lo = int(low)
-        hi = int(high) if sep else lo
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not MIN-MAX (e.g. 5-8)", param_hint="--turns"
-        ) from None
-    return lo, hi
-
-
-def parse_job_participant(spec: str) -> dict[str, str]:
-    """``provider:model[:name[:persona]]`` -> a participant object."""
-    head, persona = spec, None
-    parts = spec.split(":", 3)
-    if len(parts) == 4:
-        head, persona = ":".join(parts[:3]), parts[3]
-    out = parse_participant(head)
-    if persona:
-        out["persona"] = persona
-    return out
 
 
 @click.group("jobs")
@@ -52,38 +35,7 @@ def jobs_group() -> None:
 
 
 @jobs_group.command("create")
-@click.option("--name", required=True, help="What the job is called.")
-@click.option(
-    "--topics",
-    "topics_path",
-    required=True,
-    metavar="FILE",
-    help="JSONL topic objects, CSV with a title column, or one title a line; - for stdin.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="auto",
-    show_default=True,
-    help="The topics file's format (auto: by suffix, else by its first line).",
-)
-@click.option(
-    "--participant",
-    "participants",
-    multiple=True,
-    metavar="PROVIDER:MODEL[:NAME[:PERSONA]]",
-    help="Repeat for each participant (default: the configured pair).",
-)
-@click.option("--turns", help="MIN-MAX turns per conversation, e.g. 5-8.")
-@click.option("--target", type=click.IntRange(min=1), help="Accepted conversations wanted.")
-@click.option("--budget", type=FiniteFloatRange(min=0, min_open=True), help="Budget in USD.")
-@click.option(
-    "--min-quality",
-    type=FiniteFloatRange(min=0, max=1),
-    help="Quality score from which a conversation is accepted.",
-)
-@click.option("--priority", type=int, default=0, show_default=True)
+@spec_options
 def jobs_create(
     name: str,
     topics_path: str,
@@ -100,36 +52,33 @@ def jobs_create(
     Prints the job id alone on the last line.
     """
     settings = get_settings()
-    spec: dict[str, Any] = {"name": name, "priority": priority}
-    if participants:
-        spec["participants"] = [parse_job_participant(p) for p in participants]
-    if turns:
-        spec["min_turns"], spec["max_turns"] = parse_turns(turns)
-    for key, value in (("target", target), ("budget_usd", budget), ("min_quality", min_quality)):
-        if value is not None:
-            spec[key] = value
-    spooled = spool(sys.stdin.buffer) if topics_path == "-" else None
-    path = spooled or Path(topics_path)
-    shown_name = "<stdin>" if spooled else topics_path
+    spec = build_spec(
+        name=name,
+        participants=participants,
+        turns=turns,
+        target=target,
+        budget=budget,
+        min_quality=min_quality,
+        priority=priority,
+    )
     engine = make_engine(settings)
     producer = None
     try:
-        producer = make_producer(settings)
-        made = create_job(
-            JobRepository(engine),
-            producer,
-            settings,
-            spec,
-            lambda: read_topics(path, fmt, name=shown_name),
-        )
+        with topics_file(topics_path) as (path, shown_name):
+            producer = make_producer(settings)
+            made = create_job(
+                JobRepository(engine),
+                producer,
+                settings,
+                spec,
+                lambda: read_topics(path, fmt, name=shown_name),
+            )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
         if producer is not None:
             producer.close(timeout=5)
         engine.dispose()
-        if spooled is not None:
-            spooled.unlink(missing_ok=True)
     job = made.job
     verb = "created" if made.created else "exists already:"
     click.echo(
@@ -137,6 +86,63 @@ def jobs_create(
         f"({made.feed.published} conversations published, status {job.status})"
     )
     click.echo(job.id)
+
+
+@jobs_group.command("estimate")
+@spec_options
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+def jobs_estimate(
+    name: str,
+    topics_path: str,
+    fmt: str,
+    participants: tuple[str, ...],
+    turns: str | None,
+    target: int | None,
+    budget: float | None,
+    min_quality: float | None,
+    priority: int,
+    as_json: bool,
+) -> None:
+    """What `jobs create` with the same arguments would cost, before spending anything.
+
+    Nothing is stored or published; the database is read for history (mean output
+    tokens per model, the yield under the quality bar).
+    """
+    settings = get_settings()
+    spec = build_spec(
+        name=name,
+        participants=participants,
+        turns=turns,
+        target=target,
+        budget=budget,
+        min_quality=min_quality,
+        priority=priority,
+    )
+    engine = make_engine(settings)
+    try:
+        with topics_file(topics_path) as (path, shown_name):
+            est = estimate_job(engine, settings, spec, read_topics(path, fmt, name=shown_name))
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(est.as_dict(), indent=2))
+        return
+    click.echo(
+        f"estimate: {est.cost_usd:.4f} USD (range {est.low_usd:.4f} to {est.high_usd:.4f}),"
+        f" {est.per_conversation_usd:.6f} USD a conversation"
+    )
+    click.echo(
+        f"basis: {est.conversations} conversations (yield {est.expected_yield:.2f},"
+        f" {est.yield_source}), {est.min_turns}-{est.max_turns} turns,"
+        f" {est.input_tokens} input and {est.output_tokens} output tokens,"
+        f" prices {est.price_version}"
+    )
+    for m in est.models:
+        price = "" if m.priced else ", not in the price table: counted as 0"
+        tokens = f"{m.output_tokens:.0f} output tokens a turn"
+        click.echo(f"  {m.provider}/{m.model}: {tokens} ({m.source}{price})")
 
 
 @jobs_group.command("list")
@@ -172,11 +178,26 @@ def jobs_list(limit: int) -> None:
 @jobs_group.command("status")
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the job and its figures as JSON.")
-def jobs_status(job_id: str, as_json: bool) -> None:
-    """A job's status and figures."""
+@click.option(
+    "--watch", is_flag=True, help="Show a live progress line until the job reaches its end."
+)
+@click.option(
+    "--interval",
+    type=FiniteFloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes of --watch.",
+)
+def jobs_status(job_id: str, as_json: bool, watch: bool, interval: float) -> None:
+    """A job's status and figures (--watch: a progress line refreshed every --interval
+    seconds, one plain line per refresh when stdout is not a terminal)."""
     engine = make_engine(get_settings())
     try:
-        job = JobRepository(engine).get(job_id)
+        repo = JobRepository(engine)
+        job = repo.get(job_id)
+        if job is not None and watch:
+            watch_job(repo, job, interval)
+            return
     finally:
         engine.dispose()
     if job is None:
@@ -187,6 +208,92 @@ def jobs_status(job_id: str, as_json: bool) -> None:
         return
     for line in table(_status_rows(job)):
         click.echo(line)
+
+
+def watch_job(repo: JobRepository, job: StoredJob, interval: float) -> None:
+    """Print ``job``'s progress every ``interval`` seconds until its status is final
+    (or Ctrl-C): rewritten in place on a terminal, one line a refresh otherwise.
+
+    Ctrl-C only sets a flag, read between refreshes: an interrupt raised inside a
+    database read could leave the connection mid-query and the exit hanging on it.
+    """
+    tty = sys.stdout.isatty()
+    width = 0
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while True:
+            text = f"{job.id} {progress_line(job.as_dict())}"
+            if tty:
+                click.echo("\r" + text.ljust(width), nl=False)
+                width = len(text)
+            else:
+                click.echo(text)
+            if job.status in FINAL or _stopped(stop, interval):
+                break
+            job = repo.get(job.id) or job
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if tty:
+        click.echo()
+
+
+def _stopped(stop: threading.Event, wait_s: float) -> bool:
+    """Wait ``wait_s`` seconds, in short sleeps; True as soon as ``stop`` is set."""
+    deadline = time.monotonic() + wait_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        time.sleep(min(0.05, wait_s))
+    return stop.is_set()
+
+
+@jobs_group.command("update")
+@click.argument("job_id")
+@click.option(
+    "--budget",
+    type=FiniteFloatRange(min=0, min_open=True),
+    required=True,
+    help="The new budget in USD (a job out of budget with room again runs).",
+)
+def jobs_update(job_id: str, budget: float) -> None:
+    """Change a job's budget."""
+    _controlled(job_id, lambda repo, ctl: update_budget(repo, ctl, job_id, budget))
+
+
+def _control_command(action: str, help_text: str) -> None:
+    @jobs_group.command(action, help=help_text)
+    @click.argument("job_id")
+    def command(job_id: str) -> None:
+        _controlled(job_id, lambda repo, ctl: control_job(repo, ctl, job_id, action))
+
+
+for _action, _help in (
+    ("pause", "Pause a job: its conversations stop at their next turn, nothing is fed."),
+    ("resume", "Resume a paused job: its parked conversations go on."),
+    ("drain", "Drain a job: no new conversation starts; those running finish; completed."),
+    ("cancel", "Cancel a job: its conversations end at their next turn (cancelled)."),
+):
+    assert _action in CONTROLS
+    _control_command(_action, _help)
+
+
+def _controlled(job_id: str, act: Any) -> None:
+    """Run a control; exit 1 for an unknown job, 3 for one not allowed from its status."""
+    settings = get_settings()
+    engine = make_engine(settings)
+    client = make_redis(settings)
+    try:
+        repo = JobRepository(engine)
+        job: StoredJob = act(repo, JobControl(client, settings, repo.control_row))
+    except NotFound:
+        click.echo(f"no such job: {shown(job_id, 80)}", err=True)
+        sys.exit(1)
+    except JobConflict as exc:
+        click.echo(f"refused: {exc.message}", err=True)
+        sys.exit(3)
+    finally:
+        client.close()
+        engine.dispose()
+    click.echo(f"job {job.id}: {job.status} (budget_usd {job.spec.get('budget_usd', '-')})")
 
 
 def _status_rows(job: StoredJob) -> list[list[str]]:

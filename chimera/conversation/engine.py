@@ -17,6 +17,7 @@ a re-published event is a duplicate downstream, never a new fact.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -266,8 +267,19 @@ class ConversationEngine:
         # Kept before anything else can fail: a re-run uses it instead of paying again.
         return self.store.put_output(cid, turn)
 
-    def waiting_to_retry(self, cid: str, delay_s: float) -> None:
-        """A turn runs again in ``delay_s``: the conversation is slow, not stuck."""
+    def waiting_to_retry(self, cid: str, delay_s: float, *, for_capacity: bool = False) -> None:
+        """A turn runs again in ``delay_s``: the conversation is slow, not stuck.
+
+        ``for_capacity``: it waits for the fleet's limiter, a breaker or a provider's
+        retry-after, time the conversation itself did not use: its deadline moves on by
+        the wait, so a backlog at the limit never cuts a conversation short.
+        """
+        if for_capacity:
+            with contextlib.suppress(LockNotAcquired), self.store.lease(cid) as lease:
+                state = self.store.load(cid)
+                if state is not None and state.deadline_at is not None:
+                    state.deadline_at += delay_s
+                    self.store.save(state, lease)
         self.store.hold(cid, delay_s + self.settings.task_time_limit_s)
 
     # --- the end ----------------------------------------------------------------------------------

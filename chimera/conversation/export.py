@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, Row, select, tuple_
+from sqlalchemy import Connection, Engine, Row, select, tuple_
 
 from chimera.conversation.formats import FORMATS, ExportedConversation, Format, to_jsonl
 from chimera.db.errors import database_errors
@@ -67,7 +67,7 @@ def export_conversations(
         size = page_size if limit is None else min(page_size, limit - written)
         rows, turns = _page(engine, after, size, min_quality, since)
         for row in rows:
-            record = _record(row, turns.get(row.id, []))
+            record = record_of(row, turns.get(row.id, []))
             if record is not None:
                 out.write(to_jsonl(record, fmt) + "\n")
                 written += 1
@@ -92,22 +92,32 @@ def _page(
     if after is not None:
         query = query.where(tuple_(Conversation.created_at, Conversation.id) > tuple_(*after))
     query = query.order_by(Conversation.created_at, Conversation.id).limit(size)
-    turns: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with database_errors("cannot read conversations"), engine.connect() as conn:
         rows = conn.execute(query).all()
-        if rows:
-            turn_rows = conn.execute(
-                select(ConversationTurn.conversation_id, *_TURN_COLUMNS)
-                .where(ConversationTurn.conversation_id.in_([r.id for r in rows]))
-                .order_by(ConversationTurn.conversation_id, ConversationTurn.turn_index)
-            )
-            for t in turn_rows:
-                fields = dict(t._mapping)
-                turns[fields.pop("conversation_id")].append(fields)
+        turns = read_turns(conn, [r.id for r in rows])
     return rows, turns
 
 
-def _record(row: Row[Any], turns: list[dict[str, Any]]) -> ExportedConversation | None:
+def read_turns(conn: Connection, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The turns of the conversations ``ids``, in order, as ``TranscriptTurn`` fields."""
+    turns: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if ids:
+        turn_rows = conn.execute(
+            select(ConversationTurn.conversation_id, *_TURN_COLUMNS)
+            .where(ConversationTurn.conversation_id.in_(list(ids)))
+            .order_by(ConversationTurn.conversation_id, ConversationTurn.turn_index)
+        )
+        for t in turn_rows:
+            fields = dict(t._mapping)
+            turns[fields.pop("conversation_id")].append(fields)
+    return turns
+
+
+def record_of(
+    row: Row[Any], turns: list[dict[str, Any]], lineage: dict[str, Any] | None = None
+) -> ExportedConversation | None:
+    """The exported form of a ``conversations`` row, or None (logged) if it no longer
+    validates."""
     quality = row.quality_breakdown if isinstance(row.quality_breakdown, dict) else {}
     metadata = row.metadata if isinstance(row.metadata, dict) else {}
     # The engine stores the whole QualityReport; older or foreign rows may hold the bare
@@ -135,6 +145,7 @@ def _record(row: Row[Any], turns: list[dict[str, Any]]) -> ExportedConversation 
             created_at=row.created_at,
             completed_at=row.completed_at,
             metadata=metadata,
+            lineage=lineage,
         )
     except ValidationError as exc:
         log.warning("conversation %s skipped: its stored form does not validate: %s", row.id, exc)

@@ -19,7 +19,9 @@ transcript with one speaker is all ``assistant``.  The system message states the
 the assistant's persona, i.e. what that model was told.  OpenAI ``name`` carries the speaker
 (characters outside ``[A-Za-z0-9_-]`` become ``_``, as the API requires); ShareGPT has no
 such field.  Exact speakers, providers, models, tokens and latency are kept per turn in
-``metadata.turns``, so nothing is lost and ``score`` reads the same transcript back.
+``metadata.turns``, so nothing is lost and ``score`` reads the same transcript back.  A
+job's export adds ``metadata.lineage`` (job, models, prompt versions, personas, rotation,
+cost, score: ``chimera.jobs.export``).
 
 Reading them back (either format, or anyone's) is ``chimera.conversation.parsing``.
 """
@@ -73,6 +75,8 @@ class ExportedConversation(BaseModel):
     created_at: datetime | None = None
     completed_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: Where a job's conversation came from (``chimera.jobs.export``); None otherwise.
+    lineage: dict[str, Any] | None = None
 
 
 def assistant_speaker(turns: Iterable[TranscriptTurn]) -> str | None:
@@ -102,7 +106,7 @@ def _metadata(record: ExportedConversation, assistant: str | None) -> dict[str, 
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
+    out: dict[str, Any] = {
         "schema": SCHEMA,
         "id": record.id,
         "topic": record.topic.model_dump(mode="json", exclude_none=True),
@@ -120,6 +124,9 @@ def _metadata(record: ExportedConversation, assistant: str | None) -> dict[str, 
         "turns": [t.model_dump(mode="json", include=set(TURN_META_FIELDS)) for t in record.turns],
         "conversation_metadata": record.metadata,
     }
+    if record.lineage is not None:
+        out["lineage"] = record.lineage
+    return out
 
 
 def openai_name(speaker: str) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from chimera.conversation.state import ConversationState
+from chimera.events.ids import job_of_event
 from chimera.llm.types import CallMeta, LLMRequest, Message, Role
 
 PROMPT_REF = "conversation.turn.v1"
@@ -67,6 +68,7 @@ def turn_request(
     speaker = state.speaker_for(turn_index)
     return LLMRequest(
         provider=speaker.provider,
+        endpoint=speaker.endpoint,
         model=speaker.model,
         system=system_prompt(state, turn_index),
         messages=messages_for(state, turn_index),
@@ -80,5 +82,12 @@ def turn_request(
             owner_id=state.conversation_id,
             step=str(turn_index),
             prompt_ref=PROMPT_REF,
+            job_id=_job_of(state),
         ),
     )
+
+
+def _job_of(state: ConversationState) -> str | None:
+    """The conversation's job (its event id says so and its metadata agree), if any."""
+    job = job_of_event(state.event_id)
+    return job if job is not None and state.metadata.get("job_id") == job else None

@@ -12,6 +12,7 @@ the answer is returned, with the dead-letter reason of its error class.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,9 +22,11 @@ from chimera.conversation.engine import ConversationEngine
 from chimera.crashes import CrashCounter
 from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_retry, llm_wait
 from chimera.errors import (
+    BudgetExhausted,
     ChimeraError,
     CrashLoop,
     DataRejected,
+    JobCancelled,
     LLMPermanent,
     LLMRefused,
     LLMRetryable,
@@ -34,6 +37,8 @@ from chimera.errors import (
     Unrecoverable,
 )
 from chimera.events.ids import conversation_id
+from chimera.jobs.control import PARK_HOLD_S
+from chimera.jobs.gate import JobGate, job_of
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +86,19 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Parked:
+    """The conversation's job is paused or out of budget: stop the chain, keep the state
+    (its event waits in the job's parked set until the job runs again)."""
+
+
+@dataclass(frozen=True)
 class Failed:
     """The conversation failed for good and is recorded so: stop the chain."""
 
     error: ChimeraError
 
 
-TurnDecision = Next | Finish | Stop | Failed | RetryLLM | RetryWait | RetryPlumbing
+TurnDecision = Next | Finish | Stop | Parked | Failed | RetryLLM | RetryWait | RetryPlumbing
 
 #: Plumbing trouble a turn waits out: the lock busy (or the turn before not done yet),
 #: a lease that lapsed under a write, a dependency away.
@@ -95,13 +106,31 @@ _PLUMBING = (LockNotAcquired, StaleLockToken, ServiceUnavailable)
 
 
 def dispatch(
-    engine: ConversationEngine, event_id: str, *, resume: bool = False
+    engine: ConversationEngine,
+    event_id: str,
+    *,
+    resume: bool = False,
+    gate: JobGate | None = None,
 ) -> ChainToSend | Queued | HandOff | None:
     """Admit and start the event's conversation; the chain to send, ``Queued`` when
     the running ones are at their cap, or nothing to send (None, or only the events
     admitted meanwhile): the conversation is over, or its chain went out before
     (unless ``resume``: the reconciler re-sends a chain that was lost)."""
     cid = conversation_id(event_id)
+    job = _job_of_event(engine, event_id) if gate is not None else None
+    # Not started, and its job drains or is over: it never will be.
+    if (
+        gate is not None
+        and job is not None
+        and gate.start(job) == "drop"
+        and engine.store.load(cid) is None
+    ):
+        status = gate.status(job)
+        log.info("conversation %s not started: its job %s is %s", cid, job, status)
+        engine.give_up(
+            event_id, JobCancelled(f"its job is {status}", event_id=event_id, job_id=job)
+        )
+        return _hand_off(release(engine, cid))
     ticket = engine.admission.admit(event_id, priority=_priority(engine, event_id))
     if not ticket.admitted:
         log.info("conversation %s waits for admission (event %s)", cid, event_id)
@@ -119,6 +148,8 @@ def dispatch(
     # If sending fails after it, the state makes no progress and the reconciler
     # resumes the chain.
     engine.mark_chain_sent(cid)
+    if job is not None:
+        engine.store.hold(cid, 0.001)  # a parked one's mark lapses: it runs again
     return ChainToSend(cid, range(state.next_turn, state.max_turns), ticket.handoff)
 
 
@@ -149,6 +180,12 @@ def _priority(engine: ConversationEngine, event_id: str) -> int:
     return 0
 
 
+def _job_of_event(engine: ConversationEngine, event_id: str) -> str | None:
+    recorded = engine.inbox.get(event_id)
+    metadata = recorded.payload.get("metadata") if recorded is not None else None
+    return job_of(event_id, metadata if isinstance(metadata, dict) else None)
+
+
 def _hand_off(event_ids: tuple[str, ...]) -> HandOff | None:
     return HandOff(event_ids) if event_ids else None
 
@@ -161,6 +198,7 @@ def attempt_turn(
     attempt: int = 1,
     crashes: int = 0,
     waits: int = 0,
+    gate: JobGate | None = None,
 ) -> TurnDecision:
     """Run turn ``turn_index`` once (LLM attempt ``attempt``); what to do next.
 
@@ -173,13 +211,83 @@ def attempt_turn(
     """
     if CrashCounter.exhausted(crashes):
         return _crash_loop(engine, cid, turn_index, crashes)
+    if gate is not None:
+        stopped = job_boundary(engine, gate, cid, turn_index, attempt)
+        if stopped is not None:
+            return stopped
     try:
         outcome = engine.run_turn(cid, turn_index, attempt=attempt)
+    except BudgetExhausted as exc:  # no call made: not an attempt, not a failure
+        return _out_of_budget(engine, gate, cid, turn_index, exc)
     except ChimeraError as exc:
         return _after_failure(engine, cid, turn_index, exc, attempt, waits=waits)
     if outcome.gone:
         return Stop()
     return Finish() if outcome.finished else Next()
+
+
+def _out_of_budget(
+    engine: ConversationEngine,
+    gate: JobGate | None,
+    cid: str,
+    turn_index: int,
+    exc: BudgetExhausted,
+) -> Parked | RetryPlumbing:
+    """The call did not fit the job's budget: the job moves to ``budget_exhausted`` and
+    the conversation parks."""
+    log.info("conversation %s turn %d: %s", cid, turn_index, exc.message)
+    if gate is None:
+        return RetryPlumbing(exc)
+    try:
+        gate.exhausted(exc.job_id)
+    except ServiceUnavailable as down:
+        return RetryPlumbing(down)
+    return park(engine, gate, cid, exc.job_id)
+
+
+def job_boundary(
+    engine: ConversationEngine, gate: JobGate, cid: str, turn_index: int, attempt: int
+) -> Parked | Failed | RetryPlumbing | None:
+    """At a turn boundary, what the conversation's job says: None to run the turn; parked
+    (paused, out of budget) or cancelled (ended, failed with reason ``cancelled``)."""
+    try:
+        state = engine.store.load(cid)
+        job = job_of(state.event_id, state.metadata) if state is not None else None
+        if job is None or state is None or state.status != "running":
+            return None
+        verdict = gate.turn(job)
+        if verdict == "park":
+            return park(engine, gate, cid, job)
+        if verdict == "cancel":
+            error = JobCancelled(f"its job {job} was cancelled", conversation_id=cid, job_id=job)
+            log.info("conversation %s cancelled before turn %d", cid, turn_index)
+            engine.fail(cid, error, attempts=attempt)
+            return Failed(error)
+    except (LockNotAcquired, ServiceUnavailable) as exc:
+        return RetryPlumbing(exc)
+    return None
+
+
+def park(engine: ConversationEngine, gate: JobGate, cid: str, job: str) -> Parked | RetryPlumbing:
+    """Stop the conversation at this boundary, its state kept: no chain counts as sent
+    (the hand-off that resumes it sends one), its clock stops (the time left is counted
+    again from its next turn), the reconciler leaves it alone, and its event waits in
+    the job's parked set."""
+    try:
+        with engine.store.lease(cid) as lease:
+            state = engine.store.load(cid)
+            if state is None or state.status != "running":
+                return Parked()
+            state.chain_sent = False
+            if state.deadline_at is not None:
+                state.restart_clock(max(1.0, state.deadline_at - time.time()))
+            engine.store.save(state, lease)
+        engine.store.hold(cid, PARK_HOLD_S)
+        gate.park(job, state.event_id)
+    except (LockNotAcquired, ServiceUnavailable) as exc:
+        return RetryPlumbing(exc)
+    log.info("conversation %s parked: its job %s is %s", cid, job, gate.status(job))
+    return Parked()
 
 
 def _crash_loop(
@@ -220,7 +328,7 @@ def _after_failure(
                 waits + 1,
                 attempt,
             )
-            engine.waiting_to_retry(cid, wait.countdown_s)
+            engine.waiting_to_retry(cid, wait.countdown_s, for_capacity=True)
             return wait
         retry = llm_retry(
             exc,

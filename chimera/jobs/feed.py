@@ -18,7 +18,8 @@ from chimera.codec import encode, limits_from, validate_event
 from chimera.db.tables import JobStatus
 from chimera.errors import InputError
 from chimera.events.ids import job_event_id
-from chimera.jobs.plan import next_status, to_feed
+from chimera.jobs.control import JobControl
+from chimera.jobs.plan import UNPARKING, next_status, to_feed
 from chimera.jobs.repository import JobRepository, StoredJob
 from chimera.kafka.clients import publish
 from chimera.models import ConversationRequest
@@ -36,6 +37,8 @@ class FeedReport:
     job_id: str
     published: int
     status: str
+    #: Event ids of parked conversations that go on now: the caller hands them off.
+    resumed: tuple[str, ...] = ()
 
 
 def conversation_event(
@@ -81,10 +84,19 @@ def publish_events(
 
 
 def feed_job(
-    repo: JobRepository, producer: KafkaProducer, settings: Settings, job: StoredJob
+    repo: JobRepository,
+    producer: KafkaProducer,
+    settings: Settings,
+    job: StoredJob,
+    control: JobControl | None = None,
 ) -> FeedReport:
     """Publish what ``job`` needs now (at most ``CHIMERA_JOBS_FEED_BATCH``), then move its
-    status if its figures say so."""
+    status if its figures say so; with ``control``, keep its Redis control state in step
+    and take back its parked conversations when it runs again (``resumed``)."""
+    resumed: tuple[str, ...] = ()
+    if control is not None and job.status in UNPARKING:
+        resumed = tuple(control.parked(job.id))
+        control.unpark(job.id, list(resumed))
     view = job.view
     n = to_feed(view, job.figures, settings.jobs_feed_batch)
     published = 0
@@ -105,8 +117,9 @@ def feed_job(
         except InputError as exc:
             # The configuration changed under the job (a model no longer allowed, ...).
             log.error("job %s cannot go on: %s", job.id, exc)
-            repo.move(job.id, job.status, JobStatus.FAILED)
-            return FeedReport(job.id, 0, JobStatus.FAILED.value)
+            if repo.move(job.id, job.status, JobStatus.FAILED) and control is not None:
+                control.forget(job.id)
+            return FeedReport(job.id, 0, JobStatus.FAILED.value, resumed)
         published = publish_events(producer, settings, events)
         repo.advance(job.id, job.fed + n)
         view = type(view)(view.status, view.topic_count, job.fed + n, view.target)
@@ -115,12 +128,21 @@ def feed_job(
     while (moved := next_status(view, job.figures)) is not None:
         if not repo.move(job.id, status, moved):
             break
+        if control is not None:
+            control.forget(job.id)  # rebuilt from Postgres at the next read
         log.info("job %s: %s -> %s", job.id, status, moved.value)
         status = moved.value
         view = type(view)(status, view.topic_count, view.fed, view.target)
-    return FeedReport(job.id, published, status)
+    return FeedReport(job.id, published, status, resumed)
 
 
-def feed_all(repo: JobRepository, producer: KafkaProducer, settings: Settings) -> list[FeedReport]:
-    """One feeding round over the active jobs, highest priority first."""
-    return [feed_job(repo, producer, settings, job) for job in repo.list_jobs(active_only=True)]
+def feed_all(
+    repo: JobRepository,
+    producer: KafkaProducer,
+    settings: Settings,
+    control: JobControl | None = None,
+) -> list[FeedReport]:
+    """One feeding round over the jobs the feeder watches, highest priority first."""
+    return [
+        feed_job(repo, producer, settings, job, control) for job in repo.list_jobs(active_only=True)
+    ]

@@ -1,4 +1,9 @@
-"""A job's figures, derived from its conversations and their LLM calls (never kept twice)."""
+"""A job's figures, derived from its conversations and their LLM calls (never kept twice).
+
+An event of the job dead-lettered before its conversation row was written (refused at
+start) has no row: it is read from the ``events`` inbox, where the job's event ids
+(``job_event_id``) are, and counted finished and rejected by its dead-letter reason.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select
+from sqlalchemy import Connection, and_, case, exists, func, literal, select
 
-from chimera.db.tables import Conversation, LLMCall
+from chimera.db.tables import Conversation, Event, EventStatus, Job, LLMCall
+from chimera.errors import ChimeraError, Unrecoverable
+from chimera.events.ids import JOB_EVENT_SEPARATOR
+from chimera.jobs.progress import RATE_WINDOW_S, eta_s, rate_per_min
 
 #: Why a finished conversation was not accepted.
 BELOW_QUALITY = "below_quality"
@@ -24,15 +32,21 @@ class Figures:
     completed: int = 0
     failed: int = 0
     accepted: int = 0
+    #: Events dead-lettered before their conversation row existed (no row, finished).
+    dead_lettered: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     llm_calls: int = 0
+    #: Accepted per minute over the recent window (``chimera.jobs.progress``).
+    accepted_per_min: float | None = None
+    #: Seconds until the target at that rate (0 once reached; None without a target).
+    eta_s: float | None = None
 
     @property
     def finished(self) -> int:
-        return self.completed + self.failed
+        return self.completed + self.failed + self.dead_lettered
 
     @property
     def cost_per_accepted_usd(self) -> Decimal | None:
@@ -51,6 +65,7 @@ class Figures:
             "completed": self.completed,
             "failed": self.failed,
             "accepted": self.accepted,
+            "dead_lettered": self.dead_lettered,
             "rejected": dict(self.rejected),
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -58,6 +73,8 @@ class Figures:
             "cost_usd": float(self.cost_usd),
             "cost_per_accepted_usd": None if per is None else float(per),
             "yield": self.yield_,
+            "accepted_per_min": self.accepted_per_min,
+            "eta_s": self.eta_s,
         }
 
 
@@ -80,6 +97,7 @@ def figures(conn: Connection, job_id: str, min_quality: float | None) -> Figures
         ).where(c.job_id == job_id)
     ).one()
     started, running, done, failed, accepted = (int(v) for v in row)
+    per_min, target = _rate(conn, job_id, good)
     calls = conn.execute(
         select(
             func.coalesce(func.sum(LLMCall.input_tokens), 0),
@@ -92,15 +110,78 @@ def figures(conn: Connection, job_id: str, min_quality: float | None) -> Figures
         )
     ).one()
     rejected = {k: v for k, v in ((BELOW_QUALITY, done - accepted), (FAILED, failed)) if v}
+    dead = dead_lettered_without_row(conn, job_id)
+    for reason, n in dead.items():
+        rejected[reason] = rejected.get(reason, 0) + n
     return Figures(
         started=started,
         running=running,
         completed=done,
         failed=failed,
         accepted=accepted,
+        dead_lettered=sum(dead.values()),
         rejected=rejected,
         input_tokens=int(calls[0]),
         output_tokens=int(calls[1]),
         cost_usd=Decimal(calls[2]),
         llm_calls=int(calls[3]),
+        accepted_per_min=per_min,
+        eta_s=eta_s(accepted, target, per_min),
     )
+
+
+def _rate(conn: Connection, job_id: str, good: Any) -> tuple[float | None, int | None]:
+    """The job's accepted per minute over the recent window, and its target."""
+    c = Conversation
+    since = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, RATE_WINDOW_S)
+    in_window = (
+        select(func.count())
+        .where(c.job_id == job_id, good, c.completed_at >= since)
+        .scalar_subquery()
+    )
+    running = func.extract("epoch", func.now() - Job.started_at)
+    row = conn.execute(
+        select(in_window, running, Job.spec["target"].as_integer()).where(Job.id == job_id)
+    ).first()
+    if row is None:
+        return None, None
+    n, running_s, target = row
+    # Not started yet: no rate.
+    per_min = None if running_s is None else rate_per_min(int(n), RATE_WINDOW_S, float(running_s))
+    return per_min, None if target is None else int(target)
+
+
+def dead_lettered_without_row(conn: Connection, job_id: str) -> dict[str, int]:
+    """The job's events dead-lettered with no conversation row, by dead-letter reason.
+
+    Read through the ``(status, updated_at)`` index: only dead-lettered events are
+    scanned, then kept if their id is one of the job's.
+    """
+    error_class = func.split_part(func.coalesce(Event.last_error, ""), ":", 1)
+    rows = conn.execute(
+        select(error_class, func.count())
+        .where(
+            Event.status == EventStatus.DEAD_LETTERED.value,
+            Event.event_id.startswith(job_id + JOB_EVENT_SEPARATOR, autoescape=True),
+            ~exists().where(Conversation.event_id == Event.event_id),
+        )
+        .group_by(error_class)
+    ).all()
+    out: dict[str, int] = {}
+    for name, n in rows:
+        reason = reason_named(str(name))
+        out[reason] = out.get(reason, 0) + int(n)
+    return out
+
+
+def reason_named(class_name: str) -> str:
+    """The dead-letter reason of the error class called ``class_name`` (as the inbox's
+    ``last_error`` begins), or ``error`` for a class that names none."""
+    todo: list[type[ChimeraError]] = [ChimeraError]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == class_name:
+            reason = getattr(cls, "dlq_reason", None)
+            return reason if isinstance(reason, str) else Unrecoverable.dlq_reason
+        todo.extend(cls.__subclasses__())
+    return Unrecoverable.dlq_reason

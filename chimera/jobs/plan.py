@@ -9,6 +9,12 @@ from chimera.jobs.figures import Figures
 
 #: Statuses in which a job is fed and may move on.
 ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+#: Statuses the feeder looks at (to feed, to hand parked conversations back, to complete).
+WATCHED = ACTIVE | {JobStatus.DRAINING}
+#: Statuses a job never leaves.
+FINAL = frozenset({JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED})
+#: Statuses whose parked conversations go on (handed off again by the feeder).
+UNPARKING = WATCHED | {JobStatus.CANCELLED}
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,17 @@ def to_feed(job: JobView, fig: Figures, batch: int) -> int:
 def next_status(job: JobView, fig: Figures) -> JobStatus | None:
     """The status the job moves to now, or None to stay.
 
-    pending -> running at the first conversation started; a job completes when all
-    it published have finished and its target is reached (or, without one, every
-    topic has had its conversation).
+    pending -> running at the first conversation started (or the first event finished
+    without one: dead-lettered at its start); a job completes when all it published
+    have finished (dead-lettered events included) and its target is reached (or,
+    without one, every topic has had its conversation).
     """
+    if job.status == JobStatus.DRAINING:
+        # Nothing new starts: done when those running are.
+        return JobStatus.COMPLETED if fig.running == 0 else None
     if job.status not in ACTIVE:
         return None
-    if job.status == JobStatus.PENDING and fig.started > 0:
+    if job.status == JobStatus.PENDING and (fig.started > 0 or fig.finished > 0):
         return JobStatus.RUNNING
     done_feeding = (
         fig.accepted >= job.target if job.target is not None else job.fed >= job.topic_count

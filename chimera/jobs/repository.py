@@ -6,15 +6,17 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Float, String, and_, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from chimera.db.errors import database_errors
-from chimera.db.tables import Job, JobStatus, JobTopic
+from chimera.db.tables import Conversation, Job, JobStatus, JobTopic, LLMCall
+from chimera.jobs.control import ControlState
 from chimera.jobs.figures import Figures, figures
-from chimera.jobs.plan import ACTIVE, JobView
+from chimera.jobs.plan import FINAL, WATCHED, JobView
 
 #: Topics written per INSERT while a job is created.
 TOPIC_BATCH = 1_000
@@ -86,10 +88,17 @@ class JobRepository:
             return None if row is None else _stored(conn, row._mapping)
 
     def list_jobs(self, *, limit: int = 100, active_only: bool = False) -> list[StoredJob]:
-        """Newest first (active jobs: highest priority first, then oldest)."""
+        """Newest first (``active_only``: the jobs the feeder looks at, pending, running,
+        draining or cancelled within the hour; highest priority first, then oldest)."""
         stmt = select(Job.__table__)
         if active_only:
-            stmt = stmt.where(Job.status.in_([s.value for s in ACTIVE]))
+            recent = func.now() - text("interval '1 hour'")
+            stmt = stmt.where(
+                or_(
+                    Job.status.in_([s.value for s in WATCHED]),
+                    and_(Job.status == JobStatus.CANCELLED.value, Job.updated_at > recent),
+                )
+            )
             stmt = stmt.order_by(Job.priority.desc(), Job.created_at, Job.id)
         else:
             stmt = stmt.order_by(Job.created_at.desc(), Job.id)
@@ -124,9 +133,49 @@ class JobRepository:
         """``from_status`` -> ``to`` (compare-and-set); False if the job had moved."""
         values: dict[str, Any] = {"status": to.value, "updated_at": func.now()}
         if to == JobStatus.RUNNING:
-            values["started_at"] = func.now()
-        if to not in ACTIVE and to not in (JobStatus.PAUSED, JobStatus.DRAINING):
+            values["started_at"] = func.coalesce(Job.started_at, func.now())
+        if to in FINAL:
             values["finished_at"] = func.now()
+        else:
+            values["finished_at"] = None
+        stmt = update(Job).where(Job.id == job_id, Job.status == from_status).values(**values)
+        with database_errors("cannot update a job", job_id=job_id), self._engine.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def control_row(self, job_id: str) -> ControlState | None:
+        """The job's status and budget, as ``JobControl`` keeps them (None: no such job)."""
+        with database_errors("cannot read a job", job_id=job_id), self._engine.connect() as conn:
+            row = conn.execute(select(Job.status, Job.spec).where(Job.id == job_id)).first()
+        if row is None:
+            return None
+        budget = row.spec.get("budget_usd")
+        return ControlState(row.status, None if budget is None else float(budget))
+
+    def spent(self, job_id: str) -> Decimal:
+        """The cost of every LLM call of the job's conversations (``llm_calls``)."""
+        stmt = select(func.coalesce(func.sum(LLMCall.cost_usd), 0)).where(
+            LLMCall.owner_type == "conversation",
+            LLMCall.owner_id.in_(select(Conversation.id).where(Conversation.job_id == job_id)),
+        )
+        with (
+            database_errors("cannot read a job's spend", job_id=job_id),
+            self._engine.connect() as conn,
+        ):
+            return Decimal(conn.execute(stmt).scalar_one())
+
+    def set_budget(
+        self, job_id: str, from_status: str, budget_usd: float, to: JobStatus | None
+    ) -> bool:
+        """The spec's ``budget_usd`` (and the status, to ``to``) while the job is still in
+        ``from_status`` (compare-and-set); False if it had moved."""
+        values: dict[str, Any] = {
+            "spec": Job.spec.op("||")(
+                func.jsonb_build_object(literal("budget_usd", String), literal(budget_usd, Float))
+            ),
+            "updated_at": func.now(),
+        }
+        if to is not None:
+            values["status"] = to.value
         stmt = update(Job).where(Job.id == job_id, Job.status == from_status).values(**values)
         with database_errors("cannot update a job", job_id=job_id), self._engine.begin() as conn:
             return conn.execute(stmt).rowcount == 1

@@ -15,8 +15,9 @@ from typing import Any
 from kafka import KafkaProducer
 
 from chimera.codec import limits_from
-from chimera.errors import InputError, SchemaInvalid
+from chimera.errors import InputError, JobConflict, NotFound, SchemaInvalid
 from chimera.events.ids import job_id as derive_job_id
+from chimera.jobs.control import ControlState, JobControl, after_budget, target_of
 from chimera.jobs.feed import FeedReport, checked, conversation_event, feed_job
 from chimera.jobs.repository import JobRepository, StoredJob
 from chimera.jobs.spec import canonical, job_topic, parse_spec
@@ -89,3 +90,51 @@ def create_job(
     assert job is not None  # just stored, and jobs are never deleted
     report = feed_job(repo, producer, settings, job)
     return Created(repo.get(jid) or job, created, report)
+
+
+def control_job(repo: JobRepository, control: JobControl, job_id: str, action: str) -> StoredJob:
+    """Pause, resume, drain or cancel a job: its status moves in Postgres, then in Redis
+    (the workers see it at their next turn).  ``NotFound``; ``JobConflict`` naming the
+    status the control is not allowed from."""
+    row = _row(repo, job_id)
+    to = target_of(action, row.status)
+    if not repo.move(job_id, row.status, to):
+        now = _row(repo, job_id)
+        raise JobConflict(f"job moved to {now.status} meanwhile", status=now.status, job_id=job_id)
+    control.write(job_id, ControlState(to.value, row.budget_usd))
+    return _stored_job(repo, job_id)
+
+
+def update_budget(
+    repo: JobRepository, control: JobControl, job_id: str, budget_usd: float
+) -> StoredJob:
+    """A new ``budget_usd``: a job out of budget that now has room runs again (the feeder
+    hands its parked conversations back)."""
+    if not (isinstance(budget_usd, int | float) and not isinstance(budget_usd, bool)) or not (
+        0 < budget_usd < float("inf")
+    ):
+        raise SchemaInvalid(
+            f"budget_usd: expected a positive number, got {budget_usd!r}",
+            [{"field": "budget_usd", "message": "expected a positive number"}],
+        )
+    row = _row(repo, job_id)
+    to = after_budget(row.status, float(budget_usd), float(repo.spent(job_id)))
+    if not repo.set_budget(job_id, row.status, float(budget_usd), to):
+        now = _row(repo, job_id)
+        raise JobConflict(f"job moved to {now.status} meanwhile", status=now.status, job_id=job_id)
+    status = row.status if to is None else to.value
+    control.write(job_id, ControlState(status, float(budget_usd)))
+    return _stored_job(repo, job_id)
+
+
+def _row(repo: JobRepository, job_id: str) -> ControlState:
+    row = repo.control_row(job_id)
+    if row is None:
+        raise NotFound("no such job", job_id=job_id)
+    return row
+
+
+def _stored_job(repo: JobRepository, job_id: str) -> StoredJob:
+    job = repo.get(job_id)
+    assert job is not None  # jobs are never deleted
+    return job

@@ -36,7 +36,7 @@ class JobSpec(BaseModel):
     min_turns: int = Field(default=None, validate_default=True)
     #: Accepted conversations wanted; None: one conversation per topic.
     target: int | None = Field(default=None, ge=1, le=10_000_000)
-    #: Stored; spending is not yet held to it.
+    #: Calls stop when spent + reserved would pass it (`chimera/jobs/budget.py`).
     budget_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     #: A completed conversation counts as accepted from this quality score up.
     min_quality: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)

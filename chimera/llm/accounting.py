@@ -80,7 +80,7 @@ class Accountant:
         error: BaseException | None = None,
     ) -> Decimal:
         """Count the attempt in the metrics, queue its row, and return its cost."""
-        provider, model = request.provider, request.model
+        provider, model = request.route, request.model  # openai:<endpoint> for one
         status = "ok" if error is None else "error"
         error_class = type(error).__name__ if error is not None else ""
         in_tok = usage.input_tokens if usage else 0

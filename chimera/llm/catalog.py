@@ -1,6 +1,7 @@
 """Which models Chimera may call: the one answer the codec, the metrics and the docs use.
 
-``CHIMERA_LLM_MODELS`` lists them per provider.  A provider it leaves out allows the
+``CHIMERA_LLM_MODELS`` lists them per provider, and per named OpenAI-compatible endpoint
+(``openai:<name>``, CHIMERA_OPENAI_ENDPOINTS).  A provider it leaves out allows the
 models the price table (``chimera/data/prices.json`` or ``CHIMERA_PRICE_TABLE_PATH``)
 prices for it, so by default nothing is called that would be counted at $0.  The models
 the settings themselves name (the default participants, the analysis models) are always
@@ -13,7 +14,7 @@ import functools
 from pathlib import Path
 
 from chimera.llm.pricing import PriceTable
-from chimera.models.participants import PROVIDERS, ModelCatalog
+from chimera.models.participants import PROVIDERS, ModelCatalog, route_of
 from chimera.settings import Settings
 
 _Pairs = tuple[tuple[str, str], ...]
@@ -33,8 +34,13 @@ def catalog_for(settings: Settings) -> ModelCatalog:
     listed = tuple(
         (provider, model) for provider, models in settings.llm_models.items() for model in models
     )
+    routes = (*PROVIDERS, *(route_of("openai", e) for e in sorted(settings.openai_endpoints)))
     catalog = _build(
-        settings.price_table_path, frozenset(settings.llm_models), listed, named_models(settings)
+        settings.price_table_path,
+        frozenset(settings.llm_models),
+        listed,
+        named_models(settings),
+        routes,
     )
     _last = (settings, catalog)
     return catalog
@@ -42,7 +48,7 @@ def catalog_for(settings: Settings) -> ModelCatalog:
 
 def named_models(settings: Settings) -> _Pairs:
     """The (provider, model) pairs the settings name for their own use."""
-    named = [(p.provider, p.model) for p in settings.default_participants]
+    named = [(p.route, p.model) for p in settings.default_participants]
     named.append((settings.analysis_provider, settings.analysis_model))
     named += [(p.provider, p.model) for p in settings.analysis_models.values()]
     return tuple(named)
@@ -50,12 +56,16 @@ def named_models(settings: Settings) -> _Pairs:
 
 @functools.lru_cache(maxsize=16)
 def _build(
-    price_table_path: Path | None, listing: frozenset[str], listed: _Pairs, named: _Pairs
+    price_table_path: Path | None,
+    listing: frozenset[str],
+    listed: _Pairs,
+    named: _Pairs,
+    routes: tuple[str, ...],
 ) -> ModelCatalog:
     prices = PriceTable.load(price_table_path)
     models: dict[str, set[str]] = {
-        p: set() if p in listing else set(prices.models_of(p)) for p in PROVIDERS
+        r: set() if r in listing else set(prices.models_of(r)) for r in routes
     }
     for provider, model in (*listed, *named):
-        models[provider].add(model)
+        models.setdefault(provider, set()).add(model)
     return ModelCatalog({p: frozenset(m) for p, m in models.items()})

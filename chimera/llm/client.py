@@ -11,7 +11,6 @@ hint, so a Celery task can re-queue itself instead of holding a worker slot.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from chimera import metrics, tracing
 from chimera.errors import (
+    ChimeraError,
     CircuitOpen,
     LimiterRefused,
     LLMError,
@@ -33,6 +33,7 @@ from chimera.errors import (
 from chimera.llm.accounting import Accountant
 from chimera.llm.base import Provider
 from chimera.llm.breaker import CircuitBreaker, Permit
+from chimera.llm.calls import SpendGuard, estimate_input_tokens, request_attributes, storable
 from chimera.llm.limiter import Admission, RateLimiter, Reservation
 from chimera.llm.types import LLMRequest, LLMResponse, Message
 from chimera.models.participants import ModelCatalog
@@ -43,50 +44,6 @@ from chimera.retry import compute_backoff
 log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=BaseModel)
-
-#: Conservative estimate (providers count ~4 characters a token for English):
-#: admitting on an underestimate could overrun the provider's own window.
-CHARS_PER_TOKEN = 3
-TOKENS_PER_MESSAGE = 8
-
-
-def estimate_input_tokens(request: LLMRequest) -> int:
-    schema = len(str(request.json_schema)) if request.json_schema else 0
-    chars = request.text_chars() + schema
-    return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * (len(request.messages) + 1)
-
-
-def storable(value: Any) -> Any:
-    """``value`` without NUL characters, in every string it holds.
-
-    A model can emit U+0000; Postgres text and JSONB cannot store it, and a turn or
-    analysis holding one could never be stored (the write would fail on every retry).
-    """
-    if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    return value
-
-
-def _request_attributes(request: LLMRequest, attempt: int) -> dict[str, Any]:
-    """A call's span attributes (OpenTelemetry's gen_ai names, then Chimera's)."""
-    meta = request.meta
-    attributes = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": request.provider,
-        "gen_ai.request.model": request.model,
-        "gen_ai.request.max_tokens": request.max_output_tokens,
-        "chimera.llm.attempt": attempt,
-        "chimera.llm.task": meta.task,
-        "chimera.prompt_ref": meta.prompt_ref,
-        "chimera.owner_type": meta.owner_type,
-        "chimera.owner_id": meta.owner_id,
-        "chimera.step": meta.step,
-    }
-    return {k: v for k, v in attributes.items() if v is not None}
 
 
 class LLMClient:
@@ -102,8 +59,11 @@ class LLMClient:
         max_wait_s: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        spend: SpendGuard | None = None,
     ) -> None:
         self._providers = dict(providers)
+        #: The budget guard (jobs' budgets), asked before the breaker and the limiter.
+        self.spend = spend
         self._redis = redis_client
         self.limiter = limiter
         self.breaker = breaker
@@ -134,7 +94,7 @@ class LLMClient:
         traced as a ``chat {model}`` client span."""
         with tracing.span(f"chat {request.model}", SpanKind.CLIENT) as span:
             if span.is_recording():
-                span.set_attributes(_request_attributes(request, attempt))
+                span.set_attributes(request_attributes(request, attempt))
             try:
                 response = self._complete(request, attempt)
             except LLMRetryable as exc:
@@ -155,8 +115,13 @@ class LLMClient:
 
     def _complete(self, request: LLMRequest, attempt: int) -> LLMResponse:
         provider = self._provider(request)
-        p, m = request.provider, request.model
-        permit, reservation = self._govern(request)
+        p, m = request.route, request.model
+        hold = self.spend.reserve(request, estimate_input_tokens(request)) if self.spend else None
+        try:
+            permit, reservation = self._govern(request)
+        except BaseException:
+            self._settle(hold, request, 0, 0)
+            raise
 
         started = self._clock()
         try:
@@ -165,8 +130,13 @@ class LLMClient:
             latency = self._clock() - started
             self._after_failure(request, reservation, exc)
             self.accountant.record(request, attempt=attempt, latency_s=latency, error=exc)
+            self._settle(hold, request, 0, 0)  # what accounting counts of a failed call
+            raise
+        except BaseException:
+            self._settle(hold, request, 0, 0)
             raise
         latency = self._clock() - started
+        self._settle(hold, request, result.usage.input_tokens, result.usage.output_tokens)
         self.limiter.reconcile_soon(
             reservation, result.usage.input_tokens, result.usage.output_tokens
         )
@@ -188,12 +158,23 @@ class LLMClient:
             attempt=attempt,
         )
 
+    def _settle(
+        self, hold: object | None, request: LLMRequest, input_tokens: int, output_tokens: int
+    ) -> None:
+        """Best effort: a settle lost to an outage leaves the reservation counted."""
+        if hold is None or self.spend is None:
+            return
+        try:
+            self.spend.settle(hold, input_tokens, output_tokens, request)
+        except ChimeraError as exc:
+            log.error("%s: the budget reservation was not settled: %s", request.key, exc)
+
     def _provider(self, request: LLMRequest) -> Provider:
         try:
-            return self._providers[request.provider]
+            return self._providers[request.route]
         except KeyError:
             raise ProviderNotConfigured(
-                f"provider {request.provider!r} is not configured: set its API key or base "
+                f"provider {request.route!r} is not configured: set its API key or base "
                 f"URL (configured: {', '.join(self.providers) or 'none'})",
                 provider=request.provider,
                 model=request.model,
@@ -201,7 +182,7 @@ class LLMClient:
 
     def _govern(self, request: LLMRequest) -> tuple[Permit, Reservation]:
         """The breaker's permit and the limiter's reservation, asked in one round trip."""
-        p, m = request.provider, request.model
+        p, m = request.route, request.model
         ask = self.limiter.request(p, m, estimate_input_tokens(request), request.max_output_tokens)
         with redis_errors("LLM governance unavailable"):
             raw_permit, raw_admission = run_scripts(
@@ -234,7 +215,7 @@ class LLMClient:
     def _admit(self, request: LLMRequest, first_wait_s: float) -> Reservation:
         """Wait for capacity up to ``max_wait_s``; else ``LimiterRefused`` (a wait, not an
         attempt: no provider call was made)."""
-        p, m = request.provider, request.model
+        p, m = request.route, request.model
         est_in = estimate_input_tokens(request)
         waited = 0.0
         admission = Admission(None, first_wait_s)
@@ -256,7 +237,7 @@ class LLMClient:
             admission = self.limiter.try_acquire(p, m, est_in, request.max_output_tokens)
 
     def _after_failure(self, request: LLMRequest, reservation: Reservation, exc: LLMError) -> None:
-        p, m = request.provider, request.model
+        p, m = request.route, request.model
         # The request reached (or may have reached) the provider: it keeps its slot
         # in the window; output tokens were not produced.
         self.limiter.reconcile(reservation, reservation.input_tokens, 0)

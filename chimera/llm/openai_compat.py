@@ -28,7 +28,10 @@ class OpenAIProvider:
         timeout_s: float,
         connect_timeout_s: float,
         max_retries: int,
+        name: str = "openai",
     ) -> None:
+        #: ``openai``, or ``openai:<endpoint>`` for a named endpoint (errors name it).
+        self.name = name
         self._client = openai.OpenAI(
             api_key=api_key or "not-set",  # local servers ignore it; the SDK insists
             base_url=base_url,

@@ -23,7 +23,8 @@ class Price:
 
 
 class PriceTable:
-    """USD per million tokens, by ``provider/model``; unknown models cost 0 (logged once)."""
+    """USD per million tokens, by ``provider/model`` (or ``openai:<endpoint>/model``); unknown
+    models cost 0 (logged once)."""
 
     def __init__(self, version: str, prices: dict[str, Price]) -> None:
         self.version = version
@@ -49,8 +50,12 @@ class PriceTable:
         return frozenset(k.removeprefix(prefix) for k in self._prices if k.startswith(prefix))
 
     def cost(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """USD of a call; ``provider`` may be a route (``openai:<endpoint>``), priced by its own
+        entry or else at its provider's price for the model."""
         key = f"{provider}/{model}"
         price = self._prices.get(key)
+        if price is None and ":" in provider:
+            price = self._prices.get(f"{provider.partition(':')[0]}/{model}")
         if price is None:
             if key not in self._warned:
                 self._warned.add(key)

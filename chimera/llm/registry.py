@@ -17,6 +17,7 @@ from chimera.llm.google import GoogleProvider
 from chimera.llm.limiter import RateLimiter
 from chimera.llm.openai_compat import OpenAIProvider
 from chimera.llm.pricing import PriceTable
+from chimera.models.participants import route_of
 from chimera.settings import Settings
 
 ADAPTERS: dict[str, Any] = {
@@ -27,7 +28,8 @@ ADAPTERS: dict[str, Any] = {
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    """An adapter for each provider with a key or a base URL; the others are not used."""
+    """An adapter for each provider with a key or a base URL (the others are not used), and
+    one for each CHIMERA_OPENAI_ENDPOINTS entry, under ``openai:<name>``."""
     providers: dict[str, Provider] = {}
     for name in settings.configured_providers:
         api_key, base_url = settings.provider_settings(name)
@@ -37,6 +39,17 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
             timeout_s=settings.llm_timeout_s,
             connect_timeout_s=settings.llm_connect_timeout_s,
             max_retries=settings.llm_sdk_max_retries,
+        )
+    # Each named OpenAI-compatible endpoint: the same adapter, its own client, keyed by route.
+    for endpoint, config in settings.openai_endpoints.items():
+        name = route_of("openai", endpoint)
+        providers[name] = OpenAIProvider(
+            api_key=config.key(),
+            base_url=config.base_url,
+            timeout_s=settings.llm_timeout_s,
+            connect_timeout_s=settings.llm_connect_timeout_s,
+            max_retries=settings.llm_sdk_max_retries,
+            name=name,
         )
     return providers
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chimera.models.participants import NO_SAMPLING, Provider
+from chimera.models.participants import NO_SAMPLING, Provider, route_of
 
 Role = Literal["user", "assistant"]
 
@@ -28,6 +28,8 @@ class CallMeta(BaseModel):
     owner_id: str | None = None
     step: str | None = None  # e.g. turn index, analysis name
     prompt_ref: str | None = None  # e.g. "summary.v1"
+    #: The job whose budget the call is held to (the client's spend guard), if any.
+    job_id: str | None = None
 
 
 class LLMRequest(BaseModel):
@@ -36,6 +38,8 @@ class LLMRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Provider
+    #: With ``openai``: a named OpenAI-compatible endpoint (CHIMERA_OPENAI_ENDPOINTS).
+    endpoint: str | None = None
     model: str = Field(min_length=1)
     system: str | None = None
     messages: tuple[Message, ...] = Field(min_length=1)
@@ -56,9 +60,15 @@ class LLMRequest(BaseModel):
         return self
 
     @property
+    def route(self) -> str:
+        """``provider`` or ``openai:<endpoint>``: what limits, breakers, prices and
+        accounting key the call by."""
+        return route_of(self.provider, self.endpoint)
+
+    @property
     def key(self) -> str:
-        """``provider/model``: the breaker's unit, and how messages name the call."""
-        return f"{self.provider}/{self.model}"
+        """``route/model``: the breaker's unit, and how messages name the call."""
+        return f"{self.route}/{self.model}"
 
     def text_chars(self) -> int:
         return len(self.system or "") + sum(len(m.content) for m in self.messages)

@@ -25,6 +25,13 @@ NO_SAMPLING: dict[str, str] = {
 }
 
 
+def route_of(provider: str, endpoint: str | None) -> str:
+    """Where a call goes: the provider, or ``openai:<endpoint>`` for a named OpenAI-compatible
+    endpoint (CHIMERA_OPENAI_ENDPOINTS).  Limits, breakers, the catalog, prices, accounting and
+    metric labels key calls by it, so two endpoints share none of them."""
+    return provider if endpoint is None else f"{provider}:{endpoint}"
+
+
 @dataclass(frozen=True)
 class ModelCatalog:
     """The models each provider may be asked for (``chimera.llm.catalog`` computes it).
@@ -49,9 +56,14 @@ class ModelCatalog:
         name = json.dumps(model)
         raise ValueError(f"model {name} is not configured for {provider} (allowed: {listed})")
 
+    def endpoints(self) -> list[str]:
+        """The names of the configured OpenAI-compatible endpoints."""
+        return sorted(r.removeprefix("openai:") for r in self.models if r.startswith("openai:"))
+
     def labels(self, provider: str, model: str) -> tuple[str, str]:
-        """(provider, model) as metric labels: configured values only, else ``other``."""
-        if provider not in PROVIDERS:
+        """(provider, model) as metric labels: configured values only, else ``other``
+        (``provider`` may be a route, ``openai:<endpoint>``)."""
+        if provider not in PROVIDERS and provider not in self.models:
             return OTHER, OTHER
         return provider, model if self.allows(provider, model) else OTHER
 
@@ -80,6 +92,16 @@ class Participant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: Provider
+    #: Before ``model``: the model is checked against the endpoint's catalog.
+    endpoint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=25,
+        description=(
+            "With provider openai: the named OpenAI-compatible endpoint "
+            "(CHIMERA_OPENAI_ENDPOINTS) to call instead of OPENAI_BASE_URL."
+        ),
+    )
     model: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
     persona: str | None = Field(default=None, max_length=8_000)
     name: str | None = Field(
@@ -134,18 +156,41 @@ class Participant(BaseModel):
             raise ValueError(f"must be at most {cap} (CHIMERA_TURN_MAX_OUTPUT_TOKENS), got {v}")
         return v
 
+    @field_validator("endpoint")
+    @classmethod
+    def _known_endpoint(cls, v: str | None, info: ValidationInfo) -> str | None:
+        provider = info.data.get("provider")  # absent when the provider itself is invalid
+        if v is None or provider is None:
+            return v
+        if provider != "openai":
+            raise ValueError(f"an endpoint is for provider openai only, not {provider}")
+        catalog = _catalog(info)
+        if catalog is not None and route_of(provider, v) not in catalog.models:
+            known = ", ".join(catalog.endpoints()) or "none"
+            raise ValueError(
+                f"endpoint {json.dumps(v)} is not configured (configured: {known}; "
+                "see CHIMERA_OPENAI_ENDPOINTS)"
+            )
+        return v
+
     @field_validator("model")
     @classmethod
     def _configured(cls, v: str, info: ValidationInfo) -> str:
         catalog = _catalog(info)
         provider = info.data.get("provider")  # absent when the provider itself is invalid
-        if catalog is not None and provider is not None:
-            catalog.check(provider, v)
+        # "endpoint" is absent when it is invalid: its error says enough.
+        if catalog is not None and provider is not None and "endpoint" in info.data:
+            catalog.check(route_of(provider, info.data["endpoint"]), v)
         return v
 
     @property
     def speaker(self) -> str:
         return self.name or self.model
+
+    @property
+    def route(self) -> str:
+        """``provider``, or ``openai:<endpoint>``: see :func:`route_of`."""
+        return route_of(self.provider, self.endpoint)
 
 
 def distinct_speakers(participants: tuple[Participant, ...]) -> tuple[Participant, ...]:

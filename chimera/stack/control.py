@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chimera import defaults as d
-from chimera import heartbeat
+from chimera import heartbeat, metrics_server
 from chimera.db import admin
 from chimera.errors import ChimeraError, StackError
 from chimera.exposure import check_bind, check_ray_settings
@@ -24,7 +24,13 @@ from chimera.settings import Settings
 from chimera.stack import checks, procs
 from chimera.stack import flower as flower_component
 from chimera.stack import web as web_component
-from chimera.stack.starters import STARTERS, bridge_beat, kafka_address, sim_url
+from chimera.stack.starters import (
+    STARTERS,
+    bridge_beat,
+    kafka_address,
+    sim_url,
+    with_metrics_port,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,8 @@ def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
     if warning is not None:
         log.warning("%s", warning)
     check_ray_settings(settings)
+    # And what the worker and the bridge would refuse: an open metrics listener.
+    metrics_server.check_bind(with_metrics_port(settings, "worker"))
     simulated = uses_simulator(settings)
     settings = with_simulator(settings)
     echo(f"redis     ok         {checks.check_redis(settings)}")
@@ -109,6 +117,8 @@ def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             detail = f"{settings.kafka_bootstrap_servers}, {len(created)} topics created"
         elif name in ("web", "flower") and started is not None:
             detail = f"{started.url}, log {settings.log_dir / (name + '.log')}"
+        elif name in ("worker", "bridge") and started is not None:
+            detail = f"metrics {started.url}, log {settings.log_dir / (name + '.log')}"
         else:
             detail = f"log {settings.log_dir / (name + '.log')}"
         pid = f"pid {started.pid}" if started else "external"
@@ -184,8 +194,9 @@ def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> Co
         elif name == "worker":
             reply = checks.run_canary(settings, timeout_s=5.0)
             detail = f"canary ran on {reply['worker']} in {reply['round_trip_ms']:.0f} ms"
+            detail += _metrics_detail(record)
         elif name == "bridge":
-            detail = _bridge_detail(settings, record)
+            detail = _bridge_detail(settings, record) + _metrics_detail(record)
         elif name == "web":
             detail = web_component.detail(settings)
         elif name == "flower":
@@ -195,6 +206,12 @@ def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> Co
     except ChimeraError as exc:
         return ComponentStatus(name, False, "unhealthy", record.pid, str(exc))
     return ComponentStatus(name, True, "ok", record.pid, detail)
+
+
+def _metrics_detail(record: procs.ProcessRecord) -> str:
+    """Where a worker or the bridge serves its own ``/metrics`` (records written before
+    processes served them have no URL)."""
+    return f"; metrics {record.url}" if record.url else ""
 
 
 def _bridge_detail(settings: Settings, record: procs.ProcessRecord) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chimera import heartbeat
+from chimera import defaults, heartbeat, metrics_server
 from chimera.errors import ChimeraError, PortInUse, StackError
 from chimera.kafka import broker
 from chimera.kafka.topics import list_topics
@@ -57,6 +57,28 @@ def celery_argv(settings: Settings, command: str) -> list[str]:
     if command == "worker":
         argv += ["--hostname", f"chimera-{os.getpid()}@%h"]
     return argv
+
+
+def with_metrics_port(settings: Settings, name: str) -> Settings:
+    """``settings`` with the stack's metrics port of component ``name``: a base
+    (``CHIMERA_METRICS_PORT`` if set, else ``STACK_METRICS_PORT``) plus the component's
+    offset, so the worker and the bridge never ask for the same port."""
+    base = settings.metrics_port or defaults.STACK_METRICS_PORT
+    return settings.model_copy(update={"metrics_port": base + defaults.STACK_METRICS_PORTS[name]})
+
+
+def metrics_url(settings: Settings) -> str:
+    """Where a process started with ``settings`` serves its own ``/metrics``."""
+    return metrics_server.url(settings.metrics_host, settings.metrics_port)
+
+
+def _ensure_metrics_port_free(settings: Settings, what: str) -> None:
+    host = (
+        "127.0.0.1"
+        if web_component.is_any_address(settings.metrics_host)
+        else (settings.metrics_host)
+    )
+    checks.ensure_port_free(host, settings.metrics_port, f"{what}'s metrics (CHIMERA_METRICS_PORT)")
 
 
 def bridge_beat(settings: Settings, pid: int) -> heartbeat.Heartbeat | None:
@@ -133,7 +155,10 @@ def start_kafka(settings: Settings) -> procs.ProcessRecord | None:
 def start_worker(settings: Settings) -> procs.ProcessRecord:
     # Task events on from the start: Flower switches them on in running workers only
     # every few seconds, and tasks run before that would never show in it.
-    events_on = settings.model_copy(update={"celery_task_events": True})
+    events_on = with_metrics_port(settings, "worker").model_copy(
+        update={"celery_task_events": True}
+    )
+    _ensure_metrics_port_free(events_on, "the Celery worker")
     record = procs.spawn(
         "worker",
         celery_argv(settings, "worker"),
@@ -141,6 +166,7 @@ def start_worker(settings: Settings) -> procs.ProcessRecord:
         log_path=settings.log_dir / "worker.log",
         env=child_env(events_on),
         cwd=PROJECT_ROOT,
+        url=metrics_url(events_on),
     )
 
     def ready() -> bool:
@@ -175,13 +201,16 @@ def start_beat(settings: Settings) -> procs.ProcessRecord:
 
 
 def start_bridge(settings: Settings) -> procs.ProcessRecord:
+    served = with_metrics_port(settings, "bridge")
+    _ensure_metrics_port_free(served, "the Kafka bridge")
     record = procs.spawn(
         "bridge",
         [sys.executable, "-m", "bridges"],
         run_dir=settings.run_dir,
         log_path=settings.log_dir / "bridge.log",
-        env=child_env(settings),
+        env=child_env(served),
         cwd=PROJECT_ROOT,
+        url=metrics_url(served),
     )
 
     def ready() -> bool:

@@ -35,9 +35,14 @@ def base_url(settings: Settings) -> str:
     return f"http://{host}:{settings.http_port}"
 
 
+def is_any_address(host: str) -> bool:
+    """Whether listening on ``host`` means every address of the machine."""
+    return host in _ANY_ADDRESS
+
+
 def probe_host(settings: Settings) -> str:
     """The host to test for a busy port."""
-    return "127.0.0.1" if settings.http_host in _ANY_ADDRESS else settings.http_host
+    return "127.0.0.1" if is_any_address(settings.http_host) else settings.http_host
 
 
 def gunicorn_argv(settings: Settings) -> list[str]:

@@ -174,7 +174,10 @@ def test_a_malformed_value_names_the_variable(
         ),
         ({"CHIMERA_API_TOKEN": "change-me-api-token"}, "CHIMERA_API_TOKEN: still the placeholder"),
         ({"CHIMERA_LLM_MODELS": '{"openai": [""]}'}, "CHIMERA_LLM_MODELS: String should have"),
-        ({"CHIMERA_LLM_MODELS": '{"mistral": ["m"]}'}, "CHIMERA_LLM_MODELS: Input should be"),
+        (
+            {"CHIMERA_LLM_MODELS": '{"mistral": ["m"]}'},
+            "CHIMERA_LLM_MODELS: mistral: not a provider",
+        ),
         (
             {"DATABASE_URL": "postgresql://chimera:Change-Me-pw@db/chimera"},
             "DATABASE_URL: still the placeholder",
@@ -230,3 +233,82 @@ def test_env_var_for_names_seed_and_prefixed_variables() -> None:
     assert env_var_for("redis_host") == "REDIS_HOST"
     assert env_var_for("google_api_key") == "GOOGLE_API_KEY"
     assert env_var_for("celery_pool") == "CHIMERA_CELERY_POOL"
+
+
+# --- named OpenAI-compatible endpoints ----------------------------------------------------------
+
+
+def test_openai_endpoints_are_read_with_their_keys_masked(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("VLLM_KEY", "vllm-secret-4711")
+    clean_env.setenv(
+        "CHIMERA_OPENAI_ENDPOINTS",
+        '{"vllm": {"base_url": "http://10.0.0.5:8000/v1/", "api_key_env": "VLLM_KEY"},'
+        ' "oai": {"base_url": "https://api.openai.com/v1", "api_key": "sk-inline-0815"}}',
+    )
+    settings = load_settings()
+    assert settings.openai_endpoints["vllm"].base_url == "http://10.0.0.5:8000/v1"
+    assert settings.openai_endpoints["vllm"].key() == "vllm-secret-4711"
+    assert settings.openai_endpoints["oai"].key() == "sk-inline-0815"
+    shown = describe(settings)["CHIMERA_OPENAI_ENDPOINTS"]
+    assert "sk-inline-0815" not in shown and "sk-inline-0815" not in repr(settings)
+    assert '"api_key": "***"' in shown and '"api_key_env": "VLLM_KEY"' in shown
+    # Child processes get the key itself, and read the same endpoints back.
+    assert "sk-inline-0815" in to_env(settings)["CHIMERA_OPENAI_ENDPOINTS"]
+    clean_env.setenv("CHIMERA_OPENAI_ENDPOINTS", to_env(settings)["CHIMERA_OPENAI_ENDPOINTS"])
+    assert load_settings().openai_endpoints == settings.openai_endpoints
+    from chimera.redaction import Redactor, secret_values
+
+    redactor = Redactor(secret_values(settings))
+    assert redactor.redact("key vllm-secret-4711 and sk-inline-0815") == "key *** and ***"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('{"Bad Name": {"base_url": "http://x:1/v1"}}', "endpoint name 'Bad Name': 1 to 25"),
+        ('{"' + "a" * 26 + '": {"base_url": "http://x:1/v1"}}', "1 to 25 of a-z"),
+        ('{"vllm": {}}', "Field required (at vllm.base_url)"),
+        ('{"vllm": {"base_url": "ftp://x"}}', "expected an http(s):// URL"),
+        ('{"vllm": {"base_url": "http://x:1/v1", "key": "k"}}', "(at vllm.key)"),
+        (
+            '{"vllm": {"base_url": "http://x:1/v1", "api_key": "k1", "api_key_env": "K"}}',
+            "give api_key or api_key_env, not both (at vllm)",
+        ),
+        (
+            '{"vllm": {"base_url": "http://x:1/v1", "api_key_env": "NO_SUCH_KEY_VAR"}}',
+            "api_key_env names NO_SUCH_KEY_VAR, which is not set (at vllm)",
+        ),
+        ('["vllm"]', "CHIMERA_OPENAI_ENDPOINTS"),
+        ("{not json", "CHIMERA_OPENAI_ENDPOINTS: expected a JSON value"),
+    ],
+)
+def test_a_malformed_endpoint_is_refused_naming_its_entry(
+    clean_env: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    clean_env.setenv("CHIMERA_OPENAI_ENDPOINTS", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "CHIMERA_OPENAI_ENDPOINTS" in str(info.value)
+    assert expected in str(info.value)
+    assert "k1" not in str(info.value)
+
+
+def test_endpoints_named_elsewhere_must_be_configured(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CHIMERA_OPENAI_ENDPOINTS", '{"vllm": {"base_url": "http://x:1/v1"}}')
+    assert load_settings(llm_models={"openai:vllm": ["llama"]}).llm_models == {
+        "openai:vllm": ["llama"]
+    }
+    with pytest.raises(ConfigError, match=r"CHIMERA_LLM_MODELS: openai:ollama: not a provider"):
+        load_settings(llm_models={"openai:ollama": ["llama"]})
+    participants = [
+        {"provider": "openai", "model": "llama", "endpoint": "ollama"},
+        {"provider": "openai", "model": "llama"},
+    ]
+    with pytest.raises(ConfigError, match=r"DEFAULT_PARTICIPANTS: 0.endpoint: 'ollama' is not"):
+        load_settings(default_participants=participants)
+    with pytest.raises(ConfigError, match=r"ANALYSIS_MODELS: summary.endpoint: analyses use"):
+        load_settings(
+            analysis_models={"summary": {"provider": "openai", "model": "m", "endpoint": "vllm"}}
+        )

@@ -18,7 +18,7 @@ import pytest
 
 from tests.chimera.test_cli import chimera
 from tests.conftest import delete_keys
-from tests.helpers import free_port
+from tests.helpers import ANY_ADDRESS, free_port, http_get
 
 
 @pytest.fixture
@@ -36,6 +36,8 @@ def stack_env(
         "CHIMERA_SIM_PORT": str(free_port()),
         "CHIMERA_HTTP_PORT": str(free_port()),
         "CHIMERA_FLOWER_PORT": str(free_port()),
+        # The worker's own /metrics here, the bridge's on the next port.
+        "CHIMERA_METRICS_PORT": str(free_port()),
         # No provider configured: the stack must run its own simulator.
         "ANTHROPIC_BASE_URL": "",
         "GOOGLE_GEMINI_BASE_URL": "",
@@ -95,6 +97,14 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         assert 'chimera_dependency_up{dependency="kafka"} 1.0' in text
         assert (Path(stack_env["CHIMERA_STATE_DIR"]) / "logs" / "web.log").exists()
 
+        # The worker and the bridge each serve their own /metrics, on their own port.
+        base = int(stack_env["CHIMERA_METRICS_PORT"])
+        for component, port in (("worker", base), ("bridge", base + 1)):
+            url = f"http://127.0.0.1:{port}/metrics"
+            assert f"metrics {url}" in lines[component], status.stdout
+            status_code, body = http_get(url)
+            assert status_code == 200 and "# TYPE chimera_llm_calls_total counter" in body
+
         # Flower sees the stack's worker and, behind its credentials, its tasks by name.
         flower_url = f"http://127.0.0.1:{stack_env['CHIMERA_FLOWER_PORT']}"
         worker_name = lines["worker"].split("canary ran on ")[1].split()[0]
@@ -140,6 +150,33 @@ def test_a_busy_kafka_port_is_a_clear_error(stack_env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port}, but something already listens there" in result.stderr
     assert recorded_pids(Path(stack_env["CHIMERA_STATE_DIR"])) == {}
+
+
+def test_a_busy_metrics_port_is_a_clear_error(stack_env: dict[str, str], settings: Any) -> None:
+    from chimera.errors import PortInUse
+    from chimera.stack.starters import start_bridge
+
+    state = Path(stack_env["CHIMERA_STATE_DIR"])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # The bridge listens on the base port plus one.
+        scoped = settings.model_copy(update={"metrics_port": port - 1, "state_dir": state})
+        with pytest.raises(PortInUse, match=r"the Kafka bridge's metrics \(CHIMERA_METRICS_PORT\)"):
+            start_bridge(scoped)
+    assert recorded_pids(state) == {}
+
+
+def test_stack_up_refuses_an_open_metrics_listener_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    env = {"CHIMERA_METRICS_HOST": ANY_ADDRESS, "CHIMERA_STATE_DIR": str(tmp_path)}
+    result = chimera("stack", "up", env=env, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "CHIMERA_METRICS_HOST: 0.0.0.0 is not a loopback address" in result.stderr
+    assert result.stdout == ""  # not even Redis was checked
+    assert not (tmp_path / "run").exists()
 
 
 def test_configured_providers_need_no_simulator(stack_env: dict[str, str]) -> None:

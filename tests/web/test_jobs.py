@@ -68,3 +68,40 @@ def test_bad_requests_are_400_and_unknown_jobs_404(client: FlaskClient) -> None:
     assert client.get("/jobs/bad%20id").status_code == 400
     assert client.get("/jobs?limit=0").status_code == 400
     assert client.get("/jobs").json == {"jobs": []}
+
+
+def test_controls_and_budget_updates_over_http(
+    make_app: Any, kafka_topics: Settings, db: Any
+) -> None:
+    from pydantic import SecretStr
+
+    settings = kafka_topics.model_copy(update={"api_token": SecretStr("tok-jobs")})
+    client = make_app(settings).test_client()
+    auth = {"Authorization": "Bearer tok-jobs"}
+    jid = client.post("/jobs", json=BODY, headers=auth).json["id"]
+    assert client.post(f"/jobs/{jid}/pause").status_code == 401  # the same auth as the rest
+    assert client.patch(f"/jobs/{jid}", json={"budget_usd": 1}).status_code == 401
+
+    paused = client.post(f"/jobs/{jid}/pause", headers=auth)
+    assert paused.status_code == 200 and paused.json["status"] == "paused"
+    again = client.post(f"/jobs/{jid}/pause", headers=auth)
+    assert again.status_code == 409 and again.json["status"] == "paused"
+    assert "cannot pause a job that is paused" in again.json["message"]
+    assert client.post(f"/jobs/{jid}/resume", headers=auth).json["status"] == "running"
+    updated = client.patch(f"/jobs/{jid}", json={"budget_usd": 20}, headers=auth)
+    assert updated.status_code == 200 and updated.json["spec"]["budget_usd"] == 20
+    assert updated.json["status"] == "running"
+    bad = client.patch(f"/jobs/{jid}", json={"budget_usd": -1}, headers=auth)
+    assert bad.status_code == 400 and bad.json["errors"][0]["field"] == "budget_usd"
+    other = client.patch(f"/jobs/{jid}", json={"name": "x"}, headers=auth)
+    assert other.status_code == 400 and other.json["errors"][0]["field"] == "name"
+    assert client.post(f"/jobs/{jid}/drain", headers=auth).json["status"] == "draining"
+    assert client.post(f"/jobs/{jid}/cancel", headers=auth).json["status"] == "cancelled"
+    for action in ("pause", "resume", "drain", "cancel"):
+        refused = client.post(f"/jobs/{jid}/{action}", headers=auth)
+        assert refused.status_code == 409 and refused.json["status"] == "cancelled", action
+        assert client.post(f"/jobs/job-unknown/{action}", headers=auth).status_code == 404
+    assert client.patch(f"/jobs/{jid}", json={"budget_usd": 30}, headers=auth).status_code == 409
+    missing = client.patch("/jobs/job-unknown", json={"budget_usd": 1}, headers=auth)
+    assert missing.status_code == 404
+    assert client.post(f"/jobs/{jid}/explode", headers=auth).status_code == 404

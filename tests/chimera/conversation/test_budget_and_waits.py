@@ -175,6 +175,29 @@ def test_limiter_refusals_are_waits_that_never_fail_the_turn(
     assert inbox_status(db, first) == "dispatched"
 
 
+def test_a_wait_for_capacity_moves_the_deadline_on_by_the_wait(
+    tight: ConversationEngine,
+) -> None:
+    """Time spent waiting for the fleet's limit is not the conversation's own: its
+    deadline moves on by each wait, so a backlog at the limit cuts none short."""
+    both_anthropic = [
+        {"provider": "anthropic", "model": "claude-sonnet-5-5"},
+        {"provider": "anthropic", "model": "claude-haiku-5-5"},
+    ]  # one provider: one window, used up by turn 0
+    _, cid1 = started(tight, min_turns=2, max_turns=2, participants=both_anthropic)
+    assert attempt_turn(tight, cid1, 0) == Next()  # the clock starts
+    before = tight.store.load(cid1)
+    assert before is not None and before.deadline_at is not None
+    decision = attempt_turn(tight, cid1, 1, attempt=1, waits=0)
+    assert isinstance(decision, RetryWait), decision
+    after = tight.store.load(cid1)
+    assert after is not None and after.deadline_at is not None
+    assert after.deadline_at == pytest.approx(before.deadline_at + decision.countdown_s)
+    tight.waiting_to_retry(cid1, 30.0)  # any other retry keeps the deadline
+    kept = tight.store.load(cid1)
+    assert kept is not None and kept.deadline_at == after.deadline_at
+
+
 def test_over_the_cap_a_conversation_waits_in_line_then_its_turn_comes(
     engine: ConversationEngine,  # noqa: F811
     db: Any,
