@@ -118,7 +118,13 @@ def conversation_requests(draw: st.DrawFn) -> ConversationRequest:
     optional = {
         "max_turns": st.just(max_turns),
         "min_turns": st.integers(1, max_turns),
-        "participants": st.lists(participants, min_size=2, max_size=LIMITS.max_participants),
+        # Explicit names are the speakers' labels: two participants never share one.
+        "participants": st.lists(
+            participants,
+            min_size=2,
+            max_size=LIMITS.max_participants,
+            unique_by=lambda p: ("name", p["name"]) if "name" in p else ("unnamed", id(p)),
+        ),
         "metadata": st.dictionaries(texts(max_size=10), json_values, max_size=4),
         "schema_version": st.just(1),
         "event_type": st.just("conversation.requested"),
