@@ -79,4 +79,13 @@ def llm_wait(exc: LLMRetryable, *, waits: int, cap_s: float) -> RetryWait | None
     hint = exc.retry_after_s if exc.retry_after_s and exc.retry_after_s > 0 else DEFAULT_WAIT_S
     # A little spread, so the callers turned away together do not all come back together.
     spread = float(random.Random().random())  # noqa: S311 - timing, not secrecy
-    return RetryWait(min(cap_s, hint) * (1 + 0.2 * spread), exc)
+    return RetryWait(min(cap_s, min(cap_s, hint) * (1 + 0.2 * spread)), exc)
+
+
+def countdown_cap(cap_s: float, visibility_timeout_s: float) -> float:
+    """The longest countdown a retried task may take: ``cap_s``, and below half the
+    broker's visibility timeout.  A task held back (delivered, unacked) for longer is
+    delivered again by the broker and runs twice.  A wait cut short is no loss: the
+    limiter's hold from the provider's retry-after turns the early retry away locally,
+    as one more wait."""
+    return min(cap_s, visibility_timeout_s / 2)

@@ -18,7 +18,7 @@ from chimera import defaults as d
 from chimera.analysis.runner import PartResult
 from chimera.analysis.service import AnalysisService
 from chimera.crashes import CrashCounter
-from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_retry, llm_wait
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, countdown_cap, llm_retry, llm_wait
 from chimera.errors import ChimeraError, CrashLoop, LLMRetryable, ServiceUnavailable
 from chimera.models import ANALYSIS_KINDS
 
@@ -107,7 +107,11 @@ def _after_failure(
 ) -> PartDecision:
     """Wait out what may pass, while the retries last; report the rest as an error."""
     if isinstance(exc, LLMRetryable):
-        wait = llm_wait(exc, waits=waits, cap_s=d.ANALYSIS_RETRY_CAP_S)
+        wait = llm_wait(
+            exc,
+            waits=waits,
+            cap_s=countdown_cap(d.ANALYSIS_RETRY_CAP_S, service.settings.visibility_timeout_s),
+        )
         if wait is not None:
             log.info(
                 "analysis %s of %s: %s; waiting %.1fs (wait %d, still attempt %d)",
@@ -124,7 +128,7 @@ def _after_failure(
             exc,
             attempt=attempt,
             max_retries=service.settings.analysis_max_retries,
-            cap_s=d.ANALYSIS_RETRY_CAP_S,
+            cap_s=countdown_cap(d.ANALYSIS_RETRY_CAP_S, service.settings.visibility_timeout_s),
         )
         if retry is not None:
             log.info(

@@ -20,7 +20,7 @@ from chimera import defaults as d
 from chimera.conversation.admission import PRIORITY_BOUND
 from chimera.conversation.engine import ConversationEngine
 from chimera.crashes import CrashCounter
-from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_retry, llm_wait
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, countdown_cap, llm_retry, llm_wait
 from chimera.errors import (
     BudgetExhausted,
     ChimeraError,
@@ -317,7 +317,11 @@ def _after_failure(
         return RetryPlumbing(exc)
     error: ChimeraError
     if isinstance(exc, LLMRetryable):
-        wait = llm_wait(exc, waits=waits, cap_s=d.TURN_RETRY_CAP_S)
+        wait = llm_wait(
+            exc,
+            waits=waits,
+            cap_s=countdown_cap(d.TURN_RETRY_CAP_S, engine.settings.visibility_timeout_s),
+        )
         if wait is not None:
             log.info(
                 "conversation %s turn %d: %s; waiting %.1fs (wait %d, still attempt %d)",
@@ -334,7 +338,7 @@ def _after_failure(
             exc,
             attempt=attempt,
             max_retries=engine.settings.turn_max_retries,
-            cap_s=d.TURN_RETRY_CAP_S,
+            cap_s=countdown_cap(d.TURN_RETRY_CAP_S, engine.settings.visibility_timeout_s),
         )
         if retry is not None:
             log.info(

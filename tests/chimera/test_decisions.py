@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chimera.decisions import MAX_WAITS, RetryLLM, RetryWait, llm_retry, llm_wait
+from chimera.decisions import MAX_WAITS, RetryLLM, RetryWait, countdown_cap, llm_retry, llm_wait
 from chimera.errors import (
     CircuitOpen,
     LimiterRefused,
@@ -74,3 +74,14 @@ def test_waiting_is_told_from_failing() -> None:
     # The safety valve: after MAX_WAITS waits in a row a wait counts as an attempt.
     assert llm_wait(LimiterRefused("at the limit"), waits=MAX_WAITS - 1, cap_s=60.0) is not None
     assert llm_wait(LimiterRefused("at the limit"), waits=MAX_WAITS, cap_s=60.0) is None
+
+
+def test_a_countdown_stays_below_half_the_visibility_timeout() -> None:
+    """A task held back longer than the broker's visibility timeout is delivered again
+    and runs twice: every wait and retry countdown stays under half of it."""
+    assert countdown_cap(120.0, 3_600) == 120.0
+    assert countdown_cap(120.0, 14) == 7.0
+    hinted = RateLimited("429", retry_after_s=12.0)
+    for waits in range(50):  # the spread never takes a wait past its cap
+        wait = llm_wait(hinted, waits=waits % 5, cap_s=countdown_cap(120.0, 14))
+        assert wait is not None and 0 < wait.countdown_s <= 7.0
