@@ -82,10 +82,11 @@ def llm_wait(exc: LLMRetryable, *, waits: int, cap_s: float) -> RetryWait | None
     return RetryWait(min(cap_s, min(cap_s, hint) * (1 + 0.2 * spread)), exc)
 
 
-def countdown_cap(cap_s: float, visibility_timeout_s: float) -> float:
-    """The longest countdown a retried task may take: ``cap_s``, and below half the
-    broker's visibility timeout.  A task held back (delivered, unacked) for longer is
-    delivered again by the broker and runs twice.  A wait cut short is no loss: the
-    limiter's hold from the provider's retry-after turns the early retry away locally,
-    as one more wait."""
-    return min(cap_s, visibility_timeout_s / 2)
+def countdown_cap(cap_s: float, visibility_timeout_s: float, task_time_limit_s: float) -> float:
+    """The longest countdown a retried task may take: ``cap_s``, and half of what the
+    broker's visibility timeout leaves after the task's own time limit.  A task is
+    unacked from its delivery (countdown included) until it finishes; one unacked for
+    longer than the visibility timeout is delivered again and runs twice.  A wait cut
+    short is no loss: the limiter's hold from the provider's retry-after turns the early
+    retry away locally, as one more wait."""
+    return max(0.1, min(cap_s, (visibility_timeout_s - task_time_limit_s) / 2))

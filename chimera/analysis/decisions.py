@@ -110,7 +110,11 @@ def _after_failure(
         wait = llm_wait(
             exc,
             waits=waits,
-            cap_s=countdown_cap(d.ANALYSIS_RETRY_CAP_S, service.settings.visibility_timeout_s),
+            cap_s=countdown_cap(
+                d.ANALYSIS_RETRY_CAP_S,
+                service.settings.visibility_timeout_s,
+                service.settings.task_time_limit_s,
+            ),
         )
         if wait is not None:
             log.info(
@@ -128,7 +132,11 @@ def _after_failure(
             exc,
             attempt=attempt,
             max_retries=service.settings.analysis_max_retries,
-            cap_s=countdown_cap(d.ANALYSIS_RETRY_CAP_S, service.settings.visibility_timeout_s),
+            cap_s=countdown_cap(
+                d.ANALYSIS_RETRY_CAP_S,
+                service.settings.visibility_timeout_s,
+                service.settings.task_time_limit_s,
+            ),
         )
         if retry is not None:
             log.info(

@@ -320,7 +320,11 @@ def _after_failure(
         wait = llm_wait(
             exc,
             waits=waits,
-            cap_s=countdown_cap(d.TURN_RETRY_CAP_S, engine.settings.visibility_timeout_s),
+            cap_s=countdown_cap(
+                d.TURN_RETRY_CAP_S,
+                engine.settings.visibility_timeout_s,
+                engine.settings.task_time_limit_s,
+            ),
         )
         if wait is not None:
             log.info(
@@ -338,7 +342,11 @@ def _after_failure(
             exc,
             attempt=attempt,
             max_retries=engine.settings.turn_max_retries,
-            cap_s=countdown_cap(d.TURN_RETRY_CAP_S, engine.settings.visibility_timeout_s),
+            cap_s=countdown_cap(
+                d.TURN_RETRY_CAP_S,
+                engine.settings.visibility_timeout_s,
+                engine.settings.task_time_limit_s,
+            ),
         )
         if retry is not None:
             log.info(

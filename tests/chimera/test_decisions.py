@@ -76,12 +76,12 @@ def test_waiting_is_told_from_failing() -> None:
     assert llm_wait(LimiterRefused("at the limit"), waits=MAX_WAITS, cap_s=60.0) is None
 
 
-def test_a_countdown_stays_below_half_the_visibility_timeout() -> None:
-    """A task held back longer than the broker's visibility timeout is delivered again
-    and runs twice: every wait and retry countdown stays under half of it."""
-    assert countdown_cap(120.0, 3_600) == 120.0
-    assert countdown_cap(120.0, 14) == 7.0
+def test_a_countdown_leaves_the_task_its_time_within_the_visibility_timeout() -> None:
+    """A task unacked longer than the broker's visibility timeout (its countdown and its
+    run) is delivered again and runs twice: every countdown leaves room for both."""
+    assert countdown_cap(120.0, 3_600, 300) == 120.0
+    assert countdown_cap(120.0, 14, 7) == 3.5
     hinted = RateLimited("429", retry_after_s=12.0)
     for waits in range(50):  # the spread never takes a wait past its cap
-        wait = llm_wait(hinted, waits=waits % 5, cap_s=countdown_cap(120.0, 14))
-        assert wait is not None and 0 < wait.countdown_s <= 7.0
+        wait = llm_wait(hinted, waits=waits % 5, cap_s=countdown_cap(120.0, 14, 7))
+        assert wait is not None and 0 < wait.countdown_s <= 3.5
