@@ -111,13 +111,22 @@ def _with_spread(stats: dict[str, Any], unit: str = "") -> str:
     return f"{_num(stats['median'])}{unit} ({_num(low)}{DASH}{_num(high)})"
 
 
-def table_rows(data: dict[str, Any]) -> list[list[str]]:
-    """scenario, figure, baseline, ratio, target, pass: one list per row, in run order."""
+def _run_of(scenario: dict[str, Any]) -> str:
+    """The date and time its rows come from: ``2026-12-07 08:42Z``."""
+    started = str(scenario.get("started_at", "?"))
+    return started[:16].replace("T", " ") + "Z" if len(started) >= 16 else started
+
+
+def table_rows(data: dict[str, Any], *, with_run: bool = False) -> list[list[str]]:
+    """scenario, figure, baseline, ratio, target, pass (and, ``with_run``, the date of the
+    run the row comes from): one list per row, in run order."""
     rows = []
     for name, scenario in data["scenarios"].items():
         mode = " (quick)" if scenario.get("quick") else ""
+        run = [_run_of(scenario)] if with_run else []
         if scenario.get("error"):
-            rows.append([name + mode, "crashed: " + scenario["error"][:80], "", "", "", "ERROR"])
+            crashed = "crashed: " + scenario["error"][:80]
+            rows.append([name + mode, crashed, "", "", "", "ERROR", *run])
             continue
         for r in scenario["rows"]:
             b = r["baseline"]
@@ -129,6 +138,7 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
                     _with_spread(r["ratio"], TIMES),
                     r["target"]["text"] if r["target"] else "—",
                     {True: "pass", False: "MISS", None: "—"}[r["pass"]],
+                    *run,
                 ]
             )
     return rows
@@ -136,8 +146,9 @@ def table_rows(data: dict[str, Any]) -> list[list[str]]:
 
 def markdown_table(data: dict[str, Any]) -> str:
     header = ["scenario", f"figure (median, min{DASH}max)", "baseline", "ratio", "target", "pass"]
+    header.append("run (UTC)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(data)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(data, with_run=True)]
     return "\n".join(lines)
 
 
@@ -146,24 +157,39 @@ def run_notes(data: dict[str, Any]) -> str:
     lines = []
     for name, s in data["scenarios"].items():
         load_start, load_end = s.get("load_average_1m", [None, None])
+        cpus = f" on {s['cpus']} CPUs" if s.get("cpus") else ""
         lines.append(
-            f"- `{name}`: {s.get('started_at', '?')}, {s.get('seconds', 0):.0f} s, "
+            f"- `{name}`: {s.get('started_at', '?')}, {s.get('seconds', 0):.0f} s{cpus}, "
             f"repetitions: {s.get('repetitions', '?')}, 1-min load {load_start} → {load_end}, "
             f"`{s.get('command', '')}`"
         )
     return "\n".join(lines)
 
 
-def generated_section(data: dict[str, Any]) -> str:
+def provenance(data: dict[str, Any]) -> str:
+    """Which runs the rows come from."""
     run = data.get("run", {})
+    runs = {s.get("run_started_at", s.get("started_at")) for s in data["scenarios"].values()}
+    which = (
+        "All rows come from one run"
+        if len(runs) <= 1
+        else "The rows come from more than one run: each scenario's from its own (the run "
+        "column, and its date and command under *Scenarios as run*)"
+    )
+    return (
+        f"{which}. Last run: {run.get('started_at', '?')}, {run.get('seconds', 0):.0f} s wall "
+        f"time, `{run.get('command', '')}` on {run.get('cpus', '?')} CPUs. Each figure is the "
+        f"median of its repetitions (min{DASH}max in brackets); each ratio is figure / "
+        "baseline per repetition, both measured in the same run."
+    )
+
+
+def generated_section(data: dict[str, Any]) -> str:
     return "\n".join(
         [
             BEGIN,
             "",
-            f"Last run: {run.get('started_at', '?')}, {run.get('seconds', 0):.0f} s wall time, "
-            f"`{run.get('command', '')}` on {run.get('cpus', '?')} CPUs. Each figure is the "
-            f"median of its repetitions (min{DASH}max in brackets); each ratio is figure / "
-            "baseline per repetition, both measured in the same run.",
+            provenance(data),
             "",
             markdown_table(data),
             "",
@@ -179,9 +205,10 @@ def generated_section(data: dict[str, Any]) -> str:
 _SKELETON = """# Performance
 
 `make bench` (`bench/run.py`) measures every scenario against a baseline taken in the
-same run and rewrites the table below from `bench/results.json`; everything outside the markers
-is kept as written. `bench/run.py --quick` is a short development run, `--only SCENARIO` runs one
-scenario (its row is updated, the others kept). The Celery pool comparison behind the choice of
+same run and rewrites the table below from `bench/results.json` (committed: each scenario's rows
+with the date and command of the run they come from); everything outside the markers is kept as
+written. `bench/run.py --quick` is a short development run, `--only SCENARIO` runs one scenario
+(its rows are updated, the others kept). The Celery pool comparison behind the choice of
 the threads pool, `bench/pool_choice.py`, is run on its own (it writes `bench/pool_results.json`).
 
 {generated}

@@ -6,6 +6,10 @@ its repetitions with their spread, beside a baseline measured in the same run, a
 of the two.  Missing a target is reported, not an error: the exit status is non-zero only
 when a scenario crashes.
 
+``bench/results.json`` is the committed record the table is generated from: each scenario
+run replaces its own entry (saved as soon as it finishes), the others keep theirs, so
+``--only`` updates one scenario's rows and an interrupted run keeps what it finished.
+
     PYTHONPATH=. .venv/bin/python bench/run.py [--quick] [--only SCENARIO]...
 """
 
@@ -41,6 +45,7 @@ SCENARIOS = (
     "throughput",
     "provider_limit",
     "backlog_limit",
+    "budget_overshoot",
     "job_stream",  # last: its jobs' first events stay on conversation.new, for no bridge
 )
 
@@ -59,6 +64,7 @@ def run_scenario(module: ModuleType, stack: Stack, quick: bool, command: str) ->
         "command": command,
         "started_at": _now(),
         "quick": quick,
+        "cpus": os.cpu_count(),
         "load_average_1m": [_load()],
     }
     t0 = time.monotonic()
@@ -78,6 +84,20 @@ def run_scenario(module: ModuleType, stack: Stack, quick: bool, command: str) ->
     return entry
 
 
+def _record(data: dict[str, Any], command: str, started: str, t0: float, names: list[str]) -> None:
+    """Write ``bench/results.json`` and the table of ``docs/performance.md`` as they stand."""
+    data["scenarios"] = {n: data["scenarios"][n] for n in SCENARIOS if n in data["scenarios"]}
+    data["run"] = {
+        "command": command,
+        "started_at": started,
+        "seconds": round(time.monotonic() - t0, 1),
+        "cpus": os.cpu_count(),
+        "scenarios": names,
+    }
+    results.save(data)
+    results.write_doc(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and events")
@@ -94,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
     started, t0 = _now(), time.monotonic()
     logs = Path(tempfile.mkdtemp(prefix="chimera-bench-"))
-    data = results.load() if args.only else {"scenarios": {}}
+    # The committed record: each scenario run replaces its own entry, the others are kept
+    # (with the date and command of the run they come from).
+    data = results.load()
     crashed = False
     try:
         with scratch_environment(), contextlib.ExitStack() as exits:
@@ -102,21 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 module = importlib.import_module(f"bench.scenarios.{name}")
                 entry = run_scenario(module, stack, args.quick, command)
+                entry["run_started_at"] = started
                 crashed |= "error" in entry
                 data["scenarios"][name] = entry
+                _record(data, command, started, t0, names)  # an interrupted run keeps it
     except BaseException:
         print(f"logs kept in {logs}", file=sys.stderr)
         raise
-    data["scenarios"] = {n: data["scenarios"][n] for n in SCENARIOS if n in data["scenarios"]}
-    data["run"] = {
-        "command": command,
-        "started_at": started,
-        "seconds": round(time.monotonic() - t0, 1),
-        "cpus": os.cpu_count(),
-        "scenarios": names,
-    }
-    results.save(data)
-    results.write_doc(data)
+    _record(data, command, started, t0, names)
     if crashed:
         print(f"logs kept in {logs}", file=sys.stderr)
     else:

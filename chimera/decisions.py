@@ -16,11 +16,18 @@ conversation's deadline still applies to its waits).
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chimera.errors import ChimeraError, CircuitOpen, LimiterRefused, LLMRetryable, RateLimited
 from chimera.retry import compute_backoff
+
+if TYPE_CHECKING:
+    from chimera.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Waits in a row (see ``llm_wait``) after which a wait counts as an attempt again.
 MAX_WAITS = 500
@@ -80,6 +87,41 @@ def llm_wait(exc: LLMRetryable, *, waits: int, cap_s: float) -> RetryWait | None
     # A little spread, so the callers turned away together do not all come back together.
     spread = float(random.Random().random())  # noqa: S311 - timing, not secrecy
     return RetryWait(min(cap_s, min(cap_s, hint) * (1 + 0.2 * spread)), exc)
+
+
+def llm_again(
+    exc: LLMRetryable,
+    *,
+    attempt: int,
+    waits: int,
+    max_retries: int,
+    cap_s: float,
+    settings: Settings,
+    subject: str,
+) -> RetryLLM | RetryWait | None:
+    """What the retryable LLM failure ``exc`` of LLM attempt ``attempt`` asks for: a wait
+    (``llm_wait``, no attempt; ``waits`` came before it in a row), else the retry of the
+    attempt (``llm_retry``), else None: the ``max_retries`` are spent.  Its countdown is
+    at most ``cap_s`` and what the broker's visibility timeout allows (``countdown_cap``);
+    it is logged at INFO, naming ``subject`` (the work: a turn, an analysis)."""
+    cap = countdown_cap(cap_s, settings.visibility_timeout_s, settings.task_time_limit_s)
+    wait = llm_wait(exc, waits=waits, cap_s=cap)
+    if wait is not None:
+        log.info(
+            "%s: %s; waiting %.1fs (wait %d, still attempt %d)",
+            subject,
+            type(exc).__name__,
+            wait.countdown_s,
+            waits + 1,
+            attempt,
+        )
+        return wait
+    retry = llm_retry(exc, attempt=attempt, max_retries=max_retries, cap_s=cap)
+    if retry is not None:
+        log.info(
+            "%s: %s; retry %d in %.1fs", subject, type(exc).__name__, attempt, retry.countdown_s
+        )
+    return retry
 
 
 def countdown_cap(cap_s: float, visibility_timeout_s: float, task_time_limit_s: float) -> float:

@@ -16,7 +16,7 @@ from chimera.analysis.decisions import PartDone, attempt_part, dispatch
 from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait
 from chimera.errors import ServiceUnavailable
 from chimera.events.ids import aggregate_task_id, part_task_id
-from tasks.policy import counted_run, plumbing_retries_left, plumbing_retry
+from tasks.policy import counted_run, llm_task_retry, plumbing_retries_left, plumbing_retry
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -57,22 +57,11 @@ def part(self: Task, event_id: str, kind: str, attempt: int = 1, waits: int = 0)
         match decision:
             case PartDone(result=result):
                 return result
-            case RetryLLM(countdown_s=delay, error=exc):
-                raise self.retry(
-                    args=(event_id, kind),
-                    kwargs={"attempt": attempt + 1},
-                    exc=exc,
-                    countdown=delay,
-                    max_retries=None,
-                ) from exc
-            case RetryWait(countdown_s=delay, error=exc):  # not an attempt: the same number
-                raise self.retry(
-                    args=(event_id, kind),
-                    kwargs={"attempt": attempt, "waits": waits + 1},
-                    exc=exc,
-                    countdown=delay,
-                    max_retries=None,
-                ) from exc
+            case RetryLLM() | RetryWait():
+                retry = llm_task_retry(
+                    self, decision, (event_id, kind), attempt=attempt, waits=waits
+                )
+                raise retry from decision.error
             case RetryPlumbing(error=exc):
                 raise plumbing_retry(self, exc) from exc
 

@@ -31,7 +31,7 @@ from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait
 from chimera.errors import LockNotAcquired, ServiceUnavailable
 from chimera.events.ids import finalize_task_id, turn_task_id
 from tasks.handoff import send_handoff
-from tasks.policy import counted_run, plumbing_retry
+from tasks.policy import counted_run, llm_task_retry, plumbing_retry
 from tasks.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -95,22 +95,11 @@ def turn(
             case Stop() | Failed() | Parked():
                 _stop_chain(self)
                 hand_off_admitted(self, release(rt.conversations, conversation_id))
-            case RetryLLM(countdown_s=delay, error=exc):
-                raise self.retry(
-                    args=(conversation_id, turn_index),
-                    kwargs={"attempt": attempt + 1},
-                    exc=exc,
-                    countdown=delay,
-                    max_retries=None,
-                ) from exc
-            case RetryWait(countdown_s=delay, error=exc):  # not an attempt: the same number
-                raise self.retry(
-                    args=(conversation_id, turn_index),
-                    kwargs={"attempt": attempt, "waits": waits + 1},
-                    exc=exc,
-                    countdown=delay,
-                    max_retries=None,
-                ) from exc
+            case RetryLLM() | RetryWait():
+                retry = llm_task_retry(
+                    self, decision, (conversation_id, turn_index), attempt=attempt, waits=waits
+                )
+                raise retry from decision.error
             case RetryPlumbing(error=exc):
                 raise plumbing_retry(self, exc) from exc
 

@@ -12,7 +12,8 @@ from chimera.conversation.turns import admit_waiting
 from chimera.errors import ServiceUnavailable
 from chimera.events.reconcile import ReconcileReport, Redrive, Workflow
 from chimera.events.reconcile import reconcile as reconcile_events
-from chimera.jobs.feed import feed_all
+from chimera.jobs.feed import FEED_TASK, feed_all, feed_one
+from chimera.jobs.queue_job import TOPIC_QUEUE_JOB, drains, open_queue_job
 from tasks.handoff import send_handoff
 from tasks.runtime import Runtime, runtime
 
@@ -22,10 +23,16 @@ log = logging.getLogger(__name__)
 @shared_task(name="chimera.topics.drain", bind=True, ignore_result=True, acks_late=False)
 def drain_topics(self: Task) -> dict[str, Any]:
     """Start conversations for queued topics, within the configured capacity; items that
-    can never become one go to the queue's dead letters (`chimera topics dead`)."""
+    can never become one go to the queue's dead letters (`chimera topics dead`).  Each
+    conversation is one of the queue's job, made first if missing; while that job is
+    paused (or out of budget) the queue drains nothing."""
     rt = runtime()
     queue = TopicQueue(rt.redis, rt.settings)
     try:
+        status = open_queue_job(rt.jobs, rt.settings)
+        if not drains(status):
+            log.debug("topic queue: not drained, its job %s is %s", TOPIC_QUEUE_JOB, status)
+            return {"skipped": f"job {TOPIC_QUEUE_JOB} is {status}"}
         report = queue.drain(
             rt.inbox,
             lambda event_id: send_handoff(self.app, "conversation", event_id),
@@ -50,13 +57,18 @@ def drain_topics(self: Task) -> dict[str, Any]:
     }
 
 
-@shared_task(name="chimera.jobs.feed", bind=True, ignore_result=True, acks_late=False)
-def feed_jobs(self: Task) -> dict[str, Any]:
+@shared_task(name=FEED_TASK, bind=True, ignore_result=True, acks_late=False)
+def feed_jobs(self: Task, job_id: str | None = None) -> dict[str, Any]:
     """Publish the running jobs' next conversations and move their statuses
-    (`chimera/jobs/plan.py` decides how many)."""
+    (`chimera/jobs/plan.py` decides how many); with ``job_id``, that job's alone (sent
+    by a control that runs it again, so its parked conversations go on at once)."""
     rt = runtime()
     try:
-        reports = feed_all(rt.jobs, rt.producer, rt.settings, rt.job_control)
+        if job_id is None:
+            reports = feed_all(rt.jobs, rt.producer, rt.settings, rt.job_control)
+        else:
+            one = feed_one(rt.jobs, rt.producer, rt.settings, job_id, rt.job_control)
+            reports = [] if one is None else [one]
     except ServiceUnavailable as exc:
         # The cursor moves only after a batch is acknowledged: the next round
         # (CHIMERA_JOBS_FEED_INTERVAL_S) re-publishes the same event ids.

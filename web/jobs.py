@@ -19,7 +19,14 @@ from chimera.codec import parse_json_object
 from chimera.errors import NotFound, SchemaInvalid
 from chimera.jobs.control import CONTROLS, JobControl
 from chimera.jobs.repository import JobRepository
-from chimera.jobs.service import control_job, create_job, inline_topics, update_budget
+from chimera.jobs.service import (
+    Wake,
+    control_job,
+    create_job,
+    feeder_wake,
+    inline_topics,
+    update_budget,
+)
 from chimera.redis_client import make_redis
 from chimera.settings import Settings
 from web.reads import _checked_id
@@ -70,7 +77,8 @@ def one(job_id: str) -> dict[str, Any]:
 
 @bp.patch("/jobs/<job_id>")
 def update(job_id: str) -> dict[str, Any]:
-    """``{"budget_usd": N}``: a new budget (a job out of budget with room again runs)."""
+    """``{"budget_usd": N}``: a new budget (a job out of budget with room again runs, fed
+    at once)."""
     jid = _checked_id(job_id, "job_id")
     if not request.is_json:
         raise UnsupportedMediaType("send the body as application/json")
@@ -82,20 +90,27 @@ def update(job_id: str) -> dict[str, Any]:
         message = "not a field that can be updated" if unknown else "Field required"
         raise SchemaInvalid(f"{field}: {message}", [{"field": field, "message": message}])
     with _control(settings) as control:
-        job = update_budget(JobRepository(resources().engine), control, jid, body["budget_usd"])
+        job = update_budget(
+            JobRepository(resources().engine), control, jid, body["budget_usd"], _wake(settings)
+        )
     return job.as_dict()
 
 
 @bp.post("/jobs/<job_id>/<action>")
 def control(job_id: str, action: str) -> dict[str, Any]:
-    """Pause, resume, drain or cancel a job (409 naming its status if not allowed)."""
+    """Pause, resume, drain or cancel a job (409 naming its status if not allowed); one
+    whose parked conversations go on is fed at once."""
     if action not in CONTROLS:
         raise NotFound(f"no such job control: {action[:40]!r} (one of {', '.join(CONTROLS)})")
     jid = _checked_id(job_id, "job_id")
     settings: Settings = current_app.config["CHIMERA_SETTINGS"]
     with _control(settings) as ctl:
-        job = control_job(JobRepository(resources().engine), ctl, jid, action)
+        job = control_job(JobRepository(resources().engine), ctl, jid, action, _wake(settings))
     return job.as_dict()
+
+
+def _wake(settings: Settings) -> Wake:
+    return feeder_wake(resources().celery, settings)
 
 
 @contextlib.contextmanager

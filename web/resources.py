@@ -1,5 +1,5 @@
 """What the views of one app share: settings, the database engine, the readiness
-checks, the fleet collector and one Kafka producer.
+checks, the fleet collector, one Kafka producer and one send-only Celery client.
 
 Made once per app.  gunicorn imports the app in each worker after fork, so no
 pool or socket crosses a ``fork()``.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from celery import Celery
 from flask import Flask, current_app
 from kafka import KafkaProducer
 from sqlalchemy import Engine
@@ -20,6 +21,7 @@ from chimera.fleet_metrics import FleetCollector
 from chimera.kafka.clients import make_producer
 from chimera.readiness import Readiness
 from chimera.settings import Settings
+from chimera.stack.checks import celery_client
 
 EXTENSION = "chimera"
 
@@ -55,8 +57,11 @@ class Resources:
     fleet: FleetCollector
     conversations: ConversationRepository
     producer: SharedProducer
+    #: Sends tasks by name (a job's feed after a control); connects at its first send.
+    celery: Celery
 
     def close(self) -> None:
+        self.celery.close()
         self.producer.close()
         self.fleet.close()
         self.readiness.close()
@@ -72,6 +77,7 @@ def init_app(app: Flask, settings: Settings) -> Resources:
         fleet=FleetCollector(settings, engine=engine),
         conversations=ConversationRepository(engine),
         producer=SharedProducer(settings),
+        celery=celery_client(settings),
     )
     app.extensions[EXTENSION] = res
     return res

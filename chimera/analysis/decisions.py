@@ -18,7 +18,7 @@ from chimera import defaults as d
 from chimera.analysis.runner import PartResult
 from chimera.analysis.service import AnalysisService
 from chimera.crashes import CrashCounter
-from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, countdown_cap, llm_retry, llm_wait
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_again
 from chimera.errors import ChimeraError, CrashLoop, LLMRetryable, ServiceUnavailable
 from chimera.models import ANALYSIS_KINDS
 
@@ -107,43 +107,18 @@ def _after_failure(
 ) -> PartDecision:
     """Wait out what may pass, while the retries last; report the rest as an error."""
     if isinstance(exc, LLMRetryable):
-        wait = llm_wait(
-            exc,
-            waits=waits,
-            cap_s=countdown_cap(
-                d.ANALYSIS_RETRY_CAP_S,
-                service.settings.visibility_timeout_s,
-                service.settings.task_time_limit_s,
-            ),
-        )
-        if wait is not None:
-            log.info(
-                "analysis %s of %s: %s; waiting %.1fs (wait %d, still attempt %d)",
-                kind,
-                event_id,
-                type(exc).__name__,
-                wait.countdown_s,
-                waits + 1,
-                attempt,
-            )
-            service.waiting_to_retry(event_id, kind, wait.countdown_s)
-            return wait
-        retry = llm_retry(
+        again = llm_again(
             exc,
             attempt=attempt,
+            waits=waits,
             max_retries=service.settings.analysis_max_retries,
-            cap_s=countdown_cap(
-                d.ANALYSIS_RETRY_CAP_S,
-                service.settings.visibility_timeout_s,
-                service.settings.task_time_limit_s,
-            ),
+            cap_s=d.ANALYSIS_RETRY_CAP_S,
+            settings=service.settings,
+            subject=f"analysis {kind} of {event_id}",
         )
-        if retry is not None:
-            log.info(
-                "analysis %s of %s: %s; retry in %.1fs", kind, event_id, exc, retry.countdown_s
-            )
-            service.waiting_to_retry(event_id, kind, retry.countdown_s)
-            return retry
+        if again is not None:
+            service.waiting_to_retry(event_id, kind, again.countdown_s)
+            return again
     elif isinstance(exc, ServiceUnavailable):
         if plumbing_retries_left:
             return RetryPlumbing(exc)

@@ -3,19 +3,19 @@ options, the same spec, the same topics file (stdin spooled to a temporary file)
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from chimera.cli.submit import parse_participant
 from chimera.cli.types import FiniteFloatRange
 from chimera.jobs.topics import FORMATS, spool
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def parse_turns(text: str) -> tuple[int, int]:
@@ -79,33 +79,54 @@ _SPEC_OPTIONS = (
 )
 
 
-def spec_options(command: F) -> F:
-    """The job spec's options, in the order `--help` shows them."""
+@dataclass(frozen=True)
+class SpecOptions:
+    """The job spec's options as one value (what `spec_options` passes the command)."""
+
+    name: str
+    topics_path: str
+    fmt: str
+    participants: tuple[str, ...]
+    turns: str | None
+    target: int | None
+    budget: float | None
+    min_quality: float | None
+    priority: int
+
+    def spec(self) -> dict[str, Any]:
+        """The spec object the options describe (checked later, by ``JobSpec``)."""
+        spec: dict[str, Any] = {"name": self.name, "priority": self.priority}
+        if self.participants:
+            spec["participants"] = [parse_job_participant(p) for p in self.participants]
+        if self.turns:
+            spec["min_turns"], spec["max_turns"] = parse_turns(self.turns)
+        optional = (
+            ("target", self.target),
+            ("budget_usd", self.budget),
+            ("min_quality", self.min_quality),
+        )
+        for key, value in optional:
+            if value is not None:
+                spec[key] = value
+        return spec
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(SpecOptions))
+
+
+def spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The job spec's options, in the order `--help` shows them, passed to ``command`` as
+    its first argument, one ``SpecOptions``."""
+
+    @functools.wraps(command)
+    def with_options(**kwargs: Any) -> Any:
+        options = SpecOptions(**{k: kwargs.pop(k) for k in _SPEC_FIELDS})
+        return command(options, **kwargs)
+
+    wrapped: Callable[..., Any] = with_options
     for option in reversed(_SPEC_OPTIONS):
-        command = option(command)
-    return command
-
-
-def build_spec(
-    *,
-    name: str,
-    participants: tuple[str, ...],
-    turns: str | None,
-    target: int | None,
-    budget: float | None,
-    min_quality: float | None,
-    priority: int,
-) -> dict[str, Any]:
-    """The spec object the options describe (checked later, by ``JobSpec``)."""
-    spec: dict[str, Any] = {"name": name, "priority": priority}
-    if participants:
-        spec["participants"] = [parse_job_participant(p) for p in participants]
-    if turns:
-        spec["min_turns"], spec["max_turns"] = parse_turns(turns)
-    for key, value in (("target", target), ("budget_usd", budget), ("min_quality", min_quality)):
-        if value is not None:
-            spec[key] = value
-    return spec
+        wrapped = option(wrapped)
+    return wrapped
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from chimera.cli.job_spec import build_spec, spec_options, topics_file
+from chimera.cli.job_spec import SpecOptions, spec_options, topics_file
 from chimera.cli.output import shown, table
 from chimera.cli.types import FiniteFloatRange
 from chimera.db.engine import make_engine
@@ -22,11 +22,12 @@ from chimera.jobs.estimate import estimate_job
 from chimera.jobs.progress import FINAL
 from chimera.jobs.progress import line as progress_line
 from chimera.jobs.repository import JobRepository, StoredJob
-from chimera.jobs.service import control_job, create_job, update_budget
+from chimera.jobs.service import control_job, create_job, feeder_wake, update_budget
 from chimera.jobs.topics import read_topics
 from chimera.kafka.clients import make_producer
 from chimera.redis_client import make_redis
 from chimera.settings import get_settings
+from chimera.stack.checks import celery_client
 
 
 @click.group("jobs")
@@ -36,42 +37,24 @@ def jobs_group() -> None:
 
 @jobs_group.command("create")
 @spec_options
-def jobs_create(
-    name: str,
-    topics_path: str,
-    fmt: str,
-    participants: tuple[str, ...],
-    turns: str | None,
-    target: int | None,
-    budget: float | None,
-    min_quality: float | None,
-    priority: int,
-) -> None:
+def jobs_create(options: SpecOptions) -> None:
     """Create a job (or find the same one) and publish its first conversations.
 
     Prints the job id alone on the last line.
     """
     settings = get_settings()
-    spec = build_spec(
-        name=name,
-        participants=participants,
-        turns=turns,
-        target=target,
-        budget=budget,
-        min_quality=min_quality,
-        priority=priority,
-    )
+    spec = options.spec()
     engine = make_engine(settings)
     producer = None
     try:
-        with topics_file(topics_path) as (path, shown_name):
+        with topics_file(options.topics_path) as (path, shown_name):
             producer = make_producer(settings)
             made = create_job(
                 JobRepository(engine),
                 producer,
                 settings,
                 spec,
-                lambda: read_topics(path, fmt, name=shown_name),
+                lambda: read_topics(path, options.fmt, name=shown_name),
             )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
@@ -92,15 +75,7 @@ def jobs_create(
 @spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def jobs_estimate(
-    name: str,
-    topics_path: str,
-    fmt: str,
-    participants: tuple[str, ...],
-    turns: str | None,
-    target: int | None,
-    budget: float | None,
-    min_quality: float | None,
-    priority: int,
+    options: SpecOptions,
     as_json: bool,
 ) -> None:
     """What `jobs create` with the same arguments would cost, before spending anything.
@@ -109,19 +84,13 @@ def jobs_estimate(
     tokens per model, the yield under the quality bar).
     """
     settings = get_settings()
-    spec = build_spec(
-        name=name,
-        participants=participants,
-        turns=turns,
-        target=target,
-        budget=budget,
-        min_quality=min_quality,
-        priority=priority,
-    )
+    spec = options.spec()
     engine = make_engine(settings)
     try:
-        with topics_file(topics_path) as (path, shown_name):
-            est = estimate_job(engine, settings, spec, read_topics(path, fmt, name=shown_name))
+        with topics_file(options.topics_path) as (path, shown_name):
+            est = estimate_job(
+                engine, settings, spec, read_topics(path, options.fmt, name=shown_name)
+            )
     except InputError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
@@ -255,20 +224,20 @@ def _stopped(stop: threading.Event, wait_s: float) -> bool:
     help="The new budget in USD (a job out of budget with room again runs).",
 )
 def jobs_update(job_id: str, budget: float) -> None:
-    """Change a job's budget."""
-    _controlled(job_id, lambda repo, ctl: update_budget(repo, ctl, job_id, budget))
+    """Change a job's budget (a job out of budget with room again is fed at once)."""
+    _controlled(job_id, lambda repo, ctl, wake: update_budget(repo, ctl, job_id, budget, wake))
 
 
 def _control_command(action: str, help_text: str) -> None:
     @jobs_group.command(action, help=help_text)
     @click.argument("job_id")
     def command(job_id: str) -> None:
-        _controlled(job_id, lambda repo, ctl: control_job(repo, ctl, job_id, action))
+        _controlled(job_id, lambda repo, ctl, wake: control_job(repo, ctl, job_id, action, wake))
 
 
 for _action, _help in (
     ("pause", "Pause a job: its conversations stop at their next turn, nothing is fed."),
-    ("resume", "Resume a paused job: its parked conversations go on."),
+    ("resume", "Resume a paused job: its parked conversations go on at once."),
     ("drain", "Drain a job: no new conversation starts; those running finish; completed."),
     ("cancel", "Cancel a job: its conversations end at their next turn (cancelled)."),
 ):
@@ -277,13 +246,17 @@ for _action, _help in (
 
 
 def _controlled(job_id: str, act: Any) -> None:
-    """Run a control; exit 1 for an unknown job, 3 for one not allowed from its status."""
+    """Run a control; exit 1 for an unknown job, 3 for one not allowed from its status.
+    A job whose parked conversations go on is fed at once (``chimera.jobs.feed`` sent by
+    name to the workers)."""
     settings = get_settings()
     engine = make_engine(settings)
     client = make_redis(settings)
+    celery = celery_client(settings)
     try:
         repo = JobRepository(engine)
-        job: StoredJob = act(repo, JobControl(client, settings, repo.control_row))
+        control = JobControl(client, settings, repo.control_row)
+        job: StoredJob = act(repo, control, feeder_wake(celery, settings))
     except NotFound:
         click.echo(f"no such job: {shown(job_id, 80)}", err=True)
         sys.exit(1)
@@ -291,6 +264,7 @@ def _controlled(job_id: str, act: Any) -> None:
         click.echo(f"refused: {exc.message}", err=True)
         sys.exit(3)
     finally:
+        celery.close()
         client.close()
         engine.dispose()
     click.echo(f"job {job.id}: {job.status} (budget_usd {job.spec.get('budget_usd', '-')})")

@@ -257,7 +257,7 @@ class ConversationEngine:
         turn = TranscriptTurn(
             turn_index=turn_index,
             speaker=speaker.speaker,
-            provider=speaker.provider,
+            provider=speaker.route,  # openai:<endpoint> for a named endpoint
             model=response.model,
             content=response.text.strip(),
             input_tokens=response.usage.input_tokens,
@@ -345,13 +345,14 @@ def _turn_fields(
     turn_index: int,
     who: Participant | TranscriptTurn,
 ) -> dict[str, Any]:
-    """What every turn event carries: its deterministic id, whose turn, which model."""
+    """What every turn event carries: its deterministic id, whose turn, which model (and
+    the speaker's provider: a turn event names no endpoint, its transcript turn does)."""
     return {
         "event_id": output_event_id(state.conversation_id, event_type, turn_index),
         "conversation_id": state.conversation_id,
         "source_event_id": state.event_id,
         "turn_index": turn_index,
         "speaker": who.speaker,
-        "provider": who.provider,
+        "provider": state.speaker_for(turn_index).provider,
         "model": who.model,
     }

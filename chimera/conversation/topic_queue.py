@@ -7,7 +7,12 @@ half-way leaves the item in the processing list, where the next drain finds it.
 Event ids come from the topic (its ``id``, else a hash of its text), so an item
 processed twice is one conversation.  A topic object's fields other than the topic's
 own (``id``, ``title``, ``description``) and a request's (turns, participants,
-``metadata``) are kept as the conversation's metadata.
+``metadata``) are kept as the conversation's metadata.  Every event belongs to the
+queue's job (``TOPIC_QUEUE_JOB``, ``chimera.jobs.queue_job``): it carries it in
+``job_id`` and in its metadata, as a job's own events do, so the conversation row has
+it and the job's figures count it.  Its source is ``redis:<queue key>``
+(``letters.queue_source``); a conversation that fails is dead-lettered with it and
+replayed to `conversation.new` like any other.
 
 An item that can never become a conversation (larger than
 ``CHIMERA_TOPICS_MAX_ITEM_BYTES``, not UTF-8, not JSON, nested too deeply, failing
@@ -40,8 +45,9 @@ from chimera.errors import (
     UndecodableEvent,
 )
 from chimera.events import intake
-from chimera.events.ids import topic_event_id
+from chimera.events.ids import TOPIC_QUEUE_JOB, topic_event_id
 from chimera.events.inbox import Arrival, Inbox, Source
+from chimera.events.letters import queue_source
 from chimera.models import ConversationRequest, TopicSpec
 from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
@@ -118,16 +124,26 @@ def read_item(raw: bytes | str, settings: Settings) -> dict[str, Any]:
 
     Whatever reading an item raises is an ``InputError``: reading is a function of
     the item alone, so what fails once fails every time, and an item must never be
-    retried for ever.
+    retried for ever.  The payload names the queue's job (``job_id``, and ``job_id`` in
+    its metadata, over any the item gave).
     """
     try:
-        payload = event_for(raw, max_bytes=settings.topics_max_item_bytes)
+        payload = with_job(event_for(raw, max_bytes=settings.topics_max_item_bytes))
         validate_event(ConversationRequest, payload, context={"limits": limits_from(settings)})
     except InputError:
         raise
     except Exception as exc:  # see above: an unforeseen failure is the item's too
         raise InputError(f"topic item cannot be read: {type(exc).__name__}: {exc}") from exc
     return payload
+
+
+def with_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as an event of the queue's job (metadata that is not an object is
+    left for validation to refuse)."""
+    metadata = payload.get("metadata", {})
+    if isinstance(metadata, dict):
+        payload = payload | {"metadata": {**metadata, "job_id": TOPIC_QUEUE_JOB}}
+    return payload | {"job_id": TOPIC_QUEUE_JOB}
 
 
 def dead_entry(raw: bytes, exc: InputError, now: float | None = None) -> str:
@@ -192,7 +208,7 @@ class TopicQueue:
         try:
             payload = read_item(raw, self._settings)
             event_id = payload["event_id"]
-            source = Source(topic=f"redis:{self.key}")
+            source = Source(topic=queue_source(self.key))
             arrival = Arrival(event_id, "conversation", payload, payload_hash(payload), source)
             (acceptance,) = intake.accept(inbox, [arrival])
             if isinstance(acceptance, ConflictingDuplicate):

@@ -20,7 +20,7 @@ from chimera import defaults as d
 from chimera.conversation.admission import PRIORITY_BOUND
 from chimera.conversation.engine import ConversationEngine
 from chimera.crashes import CrashCounter
-from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, countdown_cap, llm_retry, llm_wait
+from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait, llm_again
 from chimera.errors import (
     BudgetExhausted,
     ChimeraError,
@@ -317,48 +317,20 @@ def _after_failure(
         return RetryPlumbing(exc)
     error: ChimeraError
     if isinstance(exc, LLMRetryable):
-        wait = llm_wait(
-            exc,
-            waits=waits,
-            cap_s=countdown_cap(
-                d.TURN_RETRY_CAP_S,
-                engine.settings.visibility_timeout_s,
-                engine.settings.task_time_limit_s,
-            ),
-        )
-        if wait is not None:
-            log.info(
-                "conversation %s turn %d: %s; waiting %.1fs (wait %d, still attempt %d)",
-                cid,
-                turn_index,
-                type(exc).__name__,
-                wait.countdown_s,
-                waits + 1,
-                attempt,
-            )
-            engine.waiting_to_retry(cid, wait.countdown_s, for_capacity=True)
-            return wait
-        retry = llm_retry(
+        again = llm_again(
             exc,
             attempt=attempt,
+            waits=waits,
             max_retries=engine.settings.turn_max_retries,
-            cap_s=countdown_cap(
-                d.TURN_RETRY_CAP_S,
-                engine.settings.visibility_timeout_s,
-                engine.settings.task_time_limit_s,
-            ),
+            cap_s=d.TURN_RETRY_CAP_S,
+            settings=engine.settings,
+            subject=f"conversation {cid} turn {turn_index}",
         )
-        if retry is not None:
-            log.info(
-                "conversation %s turn %d: %s; retry %d in %.1fs",
-                cid,
-                turn_index,
-                type(exc).__name__,
-                attempt,
-                retry.countdown_s,
-            )
-            engine.waiting_to_retry(cid, retry.countdown_s)
-            return retry
+        if again is not None:
+            # A wait is time the conversation did not use: its deadline moves on by it.
+            for_capacity = isinstance(again, RetryWait)
+            engine.waiting_to_retry(cid, again.countdown_s, for_capacity=for_capacity)
+            return again
         error = RetriesExhausted(exc)
     elif isinstance(exc, LLMPermanent):
         error = LLMRefused(exc)

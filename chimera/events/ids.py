@@ -47,11 +47,19 @@ def analysis_event_id(conversation: str) -> str:
     return f"analysis-of-{conversation}"
 
 
+#: Every topic-queue event id begins so.
+TOPIC_EVENT_PREFIX = "topics:"
+#: The topic queue's job: every conversation the queue starts is one of its.  Fixed, not
+#: derived from a spec (the queue has no stored topics); never the ``job-`` + 24 hex
+#: digits of a created job.
+TOPIC_QUEUE_JOB = "job-topic-queue"
+
+
 def topic_event_id(topic: dict[str, Any]) -> str:
     """The `conversation.new` event of a topic-queue item: the topic's ``id``, else a
     hash of its content, so a topic queued twice is one event."""
     key = str(topic.get("id") or _digest(json.dumps(topic, sort_keys=True)))
-    return f"topics:{key}"[:MAX_EVENT_ID_CHARS]
+    return f"{TOPIC_EVENT_PREFIX}{key}"[:MAX_EVENT_ID_CHARS]
 
 
 def job_id(spec: dict[str, Any], topic_lines: Any) -> str:
@@ -75,7 +83,10 @@ def job_event_id(job: str, position: int) -> str:
 
 
 def job_of_event(event_id: str) -> str | None:
-    """The job whose `job_event_id` ``event_id`` is, or None."""
+    """The job whose `job_event_id` ``event_id`` is (a topic-queue event's:
+    ``TOPIC_QUEUE_JOB``), or None."""
+    if event_id.startswith(TOPIC_EVENT_PREFIX):
+        return TOPIC_QUEUE_JOB
     job, sep, position = event_id.rpartition(JOB_EVENT_SEPARATOR)
     if sep and job.startswith("job-") and position.isdigit():
         return job

@@ -76,6 +76,25 @@ def input_topic_for(settings: Settings, dlq_topic: str) -> str:
     return settings.replay_routes[dlq_topic]
 
 
+#: A source that is a Redis list, not a Kafka topic, begins so.
+QUEUE_SOURCE_PREFIX = "redis:"
+
+
+def queue_source(queue_key: str) -> str:
+    """The source an event of the Redis topic queue ``queue_key`` is recorded with (the
+    inbox's ``source_topic``), which its dead letter's ``x-original-topic`` repeats."""
+    return f"{QUEUE_SOURCE_PREFIX}{queue_key}"
+
+
+def origins_for(settings: Settings, dlq_topic: str) -> frozenset[str]:
+    """The origins besides its route that the records of ``dlq_topic`` may claim: for the
+    route to `conversation.new`, the topic queue (its events are conversation requests,
+    replayed through the bridge like any other); none otherwise."""
+    if input_topic_for(settings, dlq_topic) == settings.topic_conversation_new:
+        return frozenset({queue_source(settings.topics_queue_key)})
+    return frozenset()
+
+
 def existing_topics(settings: Settings, topic: str) -> frozenset[str]:
     """The cluster's topics, once ``topic`` is known to be among them.
 

@@ -13,7 +13,10 @@ analysis.tasks, or ``CHIMERA_DLQ_ROUTES``), never what the record says: whoever 
 write to a dead-letter topic writes its headers too.  A record whose
 ``x-original-topic`` names another topic is refused (reported and counted, never
 published), and takes no part in the history of the event it names; a replay
-therefore never writes to an output topic or to the other kind's input.
+therefore never writes to an output topic or to the other kind's input.  A
+topic-queue event's dead letter names the queue (``redis:<key>``), which counts as
+`conversation.new`: its events are conversation requests, so it is replayed through
+the bridge like any other (``letters.origins_for``).
 
 Which records a run considers, and which of them it replays, is decided from the
 topic alone in ``replay_plan``; this module asks the inbox and publishes.
@@ -39,6 +42,7 @@ from chimera.events.letters import (
     committed_offsets,
     existing_topics,
     input_topic_for,
+    origins_for,
     read_dead_letters,
 )
 from chimera.events.replay_plan import Candidate, Filters, advance, plan
@@ -160,7 +164,14 @@ class Replayer:
         route = input_topic_for(self._settings, topic)
         scan = read_dead_letters(self._consumer, topic)
         committed = committed_offsets(self._consumer, scan)
-        candidates = plan(scan, committed, filters, self._settings.dlq_max_replays, route=route)
+        candidates = plan(
+            scan,
+            committed,
+            filters,
+            self._settings.dlq_max_replays,
+            route=route,
+            also=origins_for(self._settings, topic),
+        )
         report = ReplayReport(topic, dry_run)
         for n, candidate in enumerate(candidates):
             if limit is not None and report.replayed >= limit:

@@ -60,9 +60,11 @@ class Candidate:
     refusal: str | None = None
 
 
-def misrouted(letter: DeadLetterRecord, route: str) -> bool:
-    """Whether ``letter`` claims to come from another topic than ``route``."""
-    return letter.original_topic is not None and letter.original_topic != route
+def misrouted(letter: DeadLetterRecord, route: str, also: frozenset[str] = frozenset()) -> bool:
+    """Whether ``letter`` claims to come from another topic than ``route`` (or the other
+    sources ``also`` names whose events are ``route``'s: ``letters.origins_for``)."""
+    origin = letter.original_topic
+    return origin is not None and origin != route and origin not in also
 
 
 def _time_order(letter: DeadLetterRecord) -> tuple[int, int, int]:
@@ -76,16 +78,18 @@ def plan(
     max_replays: int,
     *,
     route: str,
+    also: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
     """The records a run considers, oldest first, each judged by its event's history.
 
-    ``route`` is the one topic the records may go to; a record claiming another is
-    refused and left out of every history (a forged record must not supersede, or
-    count as a replay of, a genuine one).
+    ``route`` is the one topic the records may go to; a record claiming another origin
+    than it or ``also`` (the topic queue's, for conversations) is refused and left out
+    of every history (a forged record must not supersede, or count as a replay of, a
+    genuine one).
     """
     histories: dict[tuple[str, str], list[DeadLetterRecord]] = {}
     for letter in sorted(scan.records, key=_time_order):
-        if letter.event_id is not None and not misrouted(letter, route):
+        if letter.event_id is not None and not misrouted(letter, route, also):
             histories.setdefault((letter.event_id, letter.digest), []).append(letter)
     if filters:
         scope = [r for r in scan.records if filters.match(r)]
@@ -93,7 +97,7 @@ def plan(
         scope = [r for r in scan.records if r.offset >= (committed.get(r.partition) or 0)]
     candidates: list[Candidate] = []
     for letter in sorted(scope, key=_time_order):
-        if misrouted(letter, route):
+        if misrouted(letter, route, also):
             candidates.append(Candidate(letter, 0, refusal=_refusal(letter, route)))
             continue
         history = [letter]

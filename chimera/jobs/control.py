@@ -7,6 +7,9 @@ right after each move and rebuilt from Postgres when missing.  Workers read it a
 turn boundary (``turn_gate``), at dispatch (``start_gate``), and the budget guard at each
 call, so a control takes effect across the fleet at the next turn.
 
+The topic queue's job (``TOPIC_QUEUE_JOB``) is paused and resumed like any other; drain
+and cancel are refused (``check_move``), since it lasts as long as the queue.
+
 Parked conversations (paused or out of budget) keep their state; their event ids wait in
 ``<prefix>job:{<id>}:parked`` until the job runs again, when the feeder hands them off.
 """
@@ -21,6 +24,7 @@ import redis
 
 from chimera.db.tables import JobStatus
 from chimera.errors import JobConflict
+from chimera.events.ids import TOPIC_QUEUE_JOB
 from chimera.redis_errors import redis_errors
 from chimera.settings import Settings
 
@@ -45,6 +49,9 @@ PARKING = frozenset({S.PAUSED, S.BUDGET_EXHAUSTED})
 ENDING = frozenset({S.CANCELLED, S.FAILED})
 #: Statuses in which a conversation not yet started may start.
 STARTING = frozenset({S.PENDING, S.RUNNING, S.PAUSED, S.BUDGET_EXHAUSTED})
+#: The statuses the topic queue's job (``TOPIC_QUEUE_JOB``) may take: it lasts as long as
+#: the queue, so it is never drained, cancelled, completed or failed.
+QUEUE_JOB_STATUSES = frozenset({S.RUNNING, S.PAUSED, S.BUDGET_EXHAUSTED})
 #: Seconds a parked conversation is marked active (the reconciler leaves it alone).
 PARK_HOLD_S = 30 * 24 * 3600.0
 
@@ -64,6 +71,19 @@ def target_of(control: str, status: str) -> JobStatus:
             status=status,
         )
     return to
+
+
+def check_move(job_id: str, status: str, to: JobStatus) -> None:
+    """``JobConflict`` (naming ``status``, the job's) when ``job_id`` may never take status
+    ``to``: the topic queue's job pauses and resumes (paused, its queue drains nothing)
+    and may run out of budget, nothing else."""
+    if job_id == TOPIC_QUEUE_JOB and to not in QUEUE_JOB_STATUSES:
+        raise JobConflict(
+            f"the topic queue's job is never {to.value}: it lasts as long as the queue "
+            "(pause it to stop the queue's drain, resume it to go on)",
+            status=status,
+            job_id=job_id,
+        )
 
 
 def after_budget(status: str, budget_usd: float, spent_usd: float) -> JobStatus | None:

@@ -146,3 +146,23 @@ def feed_all(
     return [
         feed_job(repo, producer, settings, job, control) for job in repo.list_jobs(active_only=True)
     ]
+
+
+#: The Celery task that feeds jobs: beat sends it every CHIMERA_JOBS_FEED_INTERVAL_S, and a
+#: control that runs a job again sends it for that job (``job_id``) at once.
+FEED_TASK = "chimera.jobs.feed"
+
+
+def feed_one(
+    repo: JobRepository,
+    producer: KafkaProducer,
+    settings: Settings,
+    job_id: str,
+    control: JobControl | None = None,
+) -> FeedReport | None:
+    """Feed one job now, as a round would (a control ran it again); None when the job is
+    gone or is not one the feeder looks at."""
+    job = repo.get(job_id)
+    if job is None or job.status not in UNPARKING:
+        return None
+    return feed_job(repo, producer, settings, job, control)

@@ -2,7 +2,8 @@
 
 An event of the job dead-lettered before its conversation row was written (refused at
 start) has no row: it is read from the ``events`` inbox, where the job's event ids
-(``job_event_id``) are, and counted finished and rejected by its dead-letter reason.
+(``job_event_id``; the topic queue's job: every ``topics:`` event) are, and counted
+finished and rejected by its dead-letter reason.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, and_, case, exists, func, literal, select
 
 from chimera.db.tables import Conversation, Event, EventStatus, Job, LLMCall
 from chimera.errors import ChimeraError, Unrecoverable
-from chimera.events.ids import JOB_EVENT_SEPARATOR
+from chimera.events.ids import JOB_EVENT_SEPARATOR, TOPIC_EVENT_PREFIX, TOPIC_QUEUE_JOB
 from chimera.jobs.progress import RATE_WINDOW_S, eta_s, rate_per_min
 
 #: Why a finished conversation was not accepted.
@@ -158,11 +159,12 @@ def dead_lettered_without_row(conn: Connection, job_id: str) -> dict[str, int]:
     scanned, then kept if their id is one of the job's.
     """
     error_class = func.split_part(func.coalesce(Event.last_error, ""), ":", 1)
+    prefix = TOPIC_EVENT_PREFIX if job_id == TOPIC_QUEUE_JOB else job_id + JOB_EVENT_SEPARATOR
     rows = conn.execute(
         select(error_class, func.count())
         .where(
             Event.status == EventStatus.DEAD_LETTERED.value,
-            Event.event_id.startswith(job_id + JOB_EVENT_SEPARATOR, autoescape=True),
+            Event.event_id.startswith(prefix, autoescape=True),
             ~exists().where(Conversation.event_id == Event.event_id),
         )
         .group_by(error_class)

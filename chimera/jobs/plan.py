@@ -36,7 +36,8 @@ def to_feed(job: JobView, fig: Figures, batch: int) -> int:
     """How many more `conversation.new` events to publish now, at most ``batch``.
 
     Without a target, one per topic until every topic has had one.  With one, enough
-    that accepted + in flight reaches the target, cycling the topics.
+    that accepted + in flight reaches the target, cycling the topics.  A job without
+    topics (the topic queue's) is never fed.
     """
     if job.status not in ACTIVE or job.topic_count == 0:
         return 0
@@ -51,8 +52,11 @@ def next_status(job: JobView, fig: Figures) -> JobStatus | None:
     pending -> running at the first conversation started (or the first event finished
     without one: dead-lettered at its start); a job completes when all it published
     have finished (dead-lettered events included) and its target is reached (or,
-    without one, every topic has had its conversation).
+    without one, every topic has had its conversation).  A job without topics (the
+    topic queue's, fed by the queue: ``chimera.jobs.queue_job``) never moves here.
     """
+    if job.topic_count == 0:
+        return None
     if job.status == JobStatus.DRAINING:
         # Nothing new starts: done when those running are.
         return JobStatus.COMPLETED if fig.running == 0 else None

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from chimera.db.errors import database_errors
 from chimera.db.tables import Conversation, Job, JobStatus, JobTopic, LLMCall
-from chimera.jobs.control import ControlState
+from chimera.jobs.control import ControlState, check_move
 from chimera.jobs.figures import Figures, figures
 from chimera.jobs.plan import FINAL, WATCHED, JobView
 
@@ -82,6 +82,34 @@ class JobRepository:
                 )
         return True
 
+    def ensure_open(self, job_id: str, spec: dict[str, Any]) -> str:
+        """A job without topics (the topic queue's), created ``running`` if missing; its
+        status.  An existing one keeps its status and its ``budget_usd``; the rest of its
+        spec becomes ``spec`` (written only when it differs)."""
+        stmt = insert(Job).values(
+            id=job_id,
+            name=spec["name"],
+            spec=spec,
+            priority=spec.get("priority", 0),
+            topic_count=0,
+            status=JobStatus.RUNNING.value,
+            started_at=func.now(),
+        )
+        key = literal("budget_usd", String)
+        kept = func.jsonb_strip_nulls(func.jsonb_build_object(key, Job.spec.op("->")(key)))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Job.id],
+            set_={
+                "spec": stmt.excluded.spec.op("||")(kept),
+                "name": stmt.excluded.name,
+                "updated_at": func.now(),
+            },
+            where=Job.spec.op("-")(key).is_distinct_from(stmt.excluded.spec),
+        )
+        with database_errors("cannot create the job", job_id=job_id), self._engine.begin() as conn:
+            conn.execute(stmt)
+            return str(conn.execute(select(Job.status).where(Job.id == job_id)).scalar_one())
+
     def get(self, job_id: str) -> StoredJob | None:
         with database_errors("cannot read a job", job_id=job_id), self._engine.connect() as conn:
             row = conn.execute(select(Job.__table__).where(Job.id == job_id)).first()
@@ -130,7 +158,9 @@ class JobRepository:
         self._run(stmt, job_id)
 
     def move(self, job_id: str, from_status: str, to: JobStatus) -> bool:
-        """``from_status`` -> ``to`` (compare-and-set); False if the job had moved."""
+        """``from_status`` -> ``to`` (compare-and-set); False if the job had moved;
+        ``JobConflict`` for a move the job may never make (``check_move``)."""
+        check_move(job_id, from_status, to)
         values: dict[str, Any] = {"status": to.value, "updated_at": func.now()}
         if to == JobStatus.RUNNING:
             values["started_at"] = func.coalesce(Job.started_at, func.now())

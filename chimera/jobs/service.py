@@ -4,27 +4,41 @@ The topics are read twice through ``TopicSource`` (once to check them and derive
 job id, once to store them), never held whole.  The same spec and topics are the same
 job: creating it again writes nothing and publishes nothing new (a repeated first
 batch carries the same event ids, which the inbox keeps once).
+
+A control or a budget change that lets a job's parked conversations go on (resume, a
+raise out of ``budget_exhausted``, drain or cancel of a paused job) asks for that job's
+feed at once (``wake``, the task ``chimera.jobs.feed`` sent by name), so they go on
+within a second instead of at beat's next round; that round stays the safety net.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from celery import Celery
 from kafka import KafkaProducer
 
 from chimera.codec import limits_from
-from chimera.errors import InputError, JobConflict, NotFound, SchemaInvalid
+from chimera.db.tables import JobStatus
+from chimera.errors import InputError, JobConflict, NotFound, SchemaInvalid, ServiceUnavailable
 from chimera.events.ids import job_id as derive_job_id
-from chimera.jobs.control import ControlState, JobControl, after_budget, target_of
-from chimera.jobs.feed import FeedReport, checked, conversation_event, feed_job
+from chimera.jobs.control import PARKING, ControlState, JobControl, after_budget, target_of
+from chimera.jobs.feed import FEED_TASK, FeedReport, checked, conversation_event, feed_job
+from chimera.jobs.plan import UNPARKING
 from chimera.jobs.repository import JobRepository, StoredJob
 from chimera.jobs.spec import canonical, job_topic, parse_spec
+from chimera.redis_errors import broker_errors
 from chimera.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Called once per pass: a fresh iterator over the job's topics, as ``job_topic`` makes them.
 TopicSource = Callable[[], Iterator[dict[str, Any]]]
+#: Asks for one job's feed now (``feeder_wake``); ``ServiceUnavailable`` if it cannot.
+Wake = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -92,9 +106,32 @@ def create_job(
     return Created(repo.get(jid) or job, created, report)
 
 
-def control_job(repo: JobRepository, control: JobControl, job_id: str, action: str) -> StoredJob:
+def feeder_wake(app: Celery, settings: Settings) -> Wake:
+    """Send ``chimera.jobs.feed`` for one job through ``app`` (by name: ``chimera`` never
+    imports ``tasks``).  It expires after a feed interval: by then beat's round has run."""
+
+    def wake(job_id: str) -> None:
+        with broker_errors("cannot ask for the job's feed", job_id=job_id):
+            app.send_task(
+                FEED_TASK,
+                kwargs={"job_id": job_id},
+                ignore_result=True,
+                expires=settings.jobs_feed_interval_s,
+            )
+
+    return wake
+
+
+def control_job(
+    repo: JobRepository,
+    control: JobControl,
+    job_id: str,
+    action: str,
+    wake: Wake | None = None,
+) -> StoredJob:
     """Pause, resume, drain or cancel a job: its status moves in Postgres, then in Redis
-    (the workers see it at their next turn).  ``NotFound``; ``JobConflict`` naming the
+    (the workers see it at their next turn); with ``wake``, a job whose parked
+    conversations go on now is fed at once.  ``NotFound``; ``JobConflict`` naming the
     status the control is not allowed from."""
     row = _row(repo, job_id)
     to = target_of(action, row.status)
@@ -102,14 +139,19 @@ def control_job(repo: JobRepository, control: JobControl, job_id: str, action: s
         now = _row(repo, job_id)
         raise JobConflict(f"job moved to {now.status} meanwhile", status=now.status, job_id=job_id)
     control.write(job_id, ControlState(to.value, row.budget_usd))
+    _wake(wake, job_id, row.status, to)
     return _stored_job(repo, job_id)
 
 
 def update_budget(
-    repo: JobRepository, control: JobControl, job_id: str, budget_usd: float
+    repo: JobRepository,
+    control: JobControl,
+    job_id: str,
+    budget_usd: float,
+    wake: Wake | None = None,
 ) -> StoredJob:
-    """A new ``budget_usd``: a job out of budget that now has room runs again (the feeder
-    hands its parked conversations back)."""
+    """A new ``budget_usd``: a job out of budget that now has room runs again (with
+    ``wake`` it is fed at once, which hands its parked conversations back)."""
     if not (isinstance(budget_usd, int | float) and not isinstance(budget_usd, bool)) or not (
         0 < budget_usd < float("inf")
     ):
@@ -124,7 +166,20 @@ def update_budget(
         raise JobConflict(f"job moved to {now.status} meanwhile", status=now.status, job_id=job_id)
     status = row.status if to is None else to.value
     control.write(job_id, ControlState(status, float(budget_usd)))
+    _wake(wake, job_id, row.status, to)
     return _stored_job(repo, job_id)
+
+
+def _wake(wake: Wake | None, job_id: str, before: str, after: JobStatus | None) -> None:
+    """Feed the job now if it left a status that parks its conversations for one whose
+    parked conversations go on.  Best effort: the move stands either way, and beat's
+    next round (CHIMERA_JOBS_FEED_INTERVAL_S) hands them back if this cannot."""
+    if wake is None or after is None or before not in PARKING or after not in UNPARKING:
+        return
+    try:
+        wake(job_id)
+    except ServiceUnavailable as exc:
+        log.warning("job %s: not fed at once, beat's next round will: %s", job_id, exc)
 
 
 def _row(repo: JobRepository, job_id: str) -> ControlState:

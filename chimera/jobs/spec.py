@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chimera.codec import validate_event
 from chimera.models import Participant, TopicSpec
-from chimera.models.conversation import ConversationLimits
+from chimera.models.conversation import SHAPE_FIELDS, ConversationLimits, shape_check, shape_default
 
 #: A topic object's own fields; any other key is kept as the topic's metadata.
 TOPIC_FIELDS = ("id", "title", "description")
-
-
-def _limits(info: ValidationInfo) -> ConversationLimits:
-    ctx = info.context
-    limits = ctx.get("limits") if isinstance(ctx, dict) else None
-    return limits if isinstance(limits, ConversationLimits) else ConversationLimits()
 
 
 class JobSpec(BaseModel):
@@ -49,50 +43,9 @@ class JobSpec(BaseModel):
             raise ValueError("must not be blank")
         return v
 
-    @field_validator("participants", mode="before")
-    @classmethod
-    def _default_participants(cls, v: Any, info: ValidationInfo) -> Any:
-        return _limits(info).default_participants if v is None else v
-
-    @field_validator("participants")
-    @classmethod
-    def _check_participants(
-        cls, v: tuple[Participant, ...], info: ValidationInfo
-    ) -> tuple[Participant, ...]:
-        cap = _limits(info).max_participants
-        if not 2 <= len(v) <= cap:
-            raise ValueError(f"must list 2 to {cap} participants, got {len(v)}")
-        return v
-
-    @field_validator("max_turns", mode="before")
-    @classmethod
-    def _default_max(cls, v: Any, info: ValidationInfo) -> Any:
-        return _limits(info).max_turns if v is None else v
-
-    @field_validator("max_turns")
-    @classmethod
-    def _check_max(cls, v: int, info: ValidationInfo) -> int:
-        cap = _limits(info).max_turns
-        if not 1 <= v <= cap:
-            raise ValueError(f"must be between 1 and {cap}, got {v}")
-        return v
-
-    @field_validator("min_turns", mode="before")
-    @classmethod
-    def _default_min(cls, v: Any, info: ValidationInfo) -> Any:
-        if v is not None:
-            return v
-        return min(_limits(info).min_turns, info.data.get("max_turns") or 1)
-
-    @field_validator("min_turns")
-    @classmethod
-    def _check_min(cls, v: int, info: ValidationInfo) -> int:
-        max_turns = info.data.get("max_turns")
-        if v < 1:
-            raise ValueError(f"must be at least 1, got {v}")
-        if max_turns is not None and v > max_turns:
-            raise ValueError(f"must not exceed max_turns ({max_turns}), got {v}")
-        return v
+    # The same defaults and checks as a conversation's (``ConversationRequest``).
+    _shape_default = field_validator(*SHAPE_FIELDS, mode="before")(shape_default)
+    _shape_check = field_validator(*SHAPE_FIELDS)(shape_check)
 
     def stored(self) -> dict[str, Any]:
         """The spec as the ``jobs.spec`` column keeps it (and the job id hashes it)."""

@@ -39,7 +39,8 @@ class ConversationLimits:
     models: ModelCatalog | None = None
 
 
-def _limits(info: ValidationInfo) -> ConversationLimits:
+def limits_of(info: ValidationInfo) -> ConversationLimits:
+    """The ``limits`` of the validation context; the defaults without them."""
     ctx = info.context
     limits = ctx.get("limits") if isinstance(ctx, dict) else None
     return limits if isinstance(limits, ConversationLimits) else ConversationLimits()
@@ -49,6 +50,48 @@ def _no_bool(v: Any) -> None:
     """A turn count is a number; pydantic would take ``true`` as 1."""
     if isinstance(v, bool):
         raise ValueError("Input should be a valid integer, not a boolean")
+
+
+# The turn range and the participants of a conversation have one set of defaults and
+# checks, wherever they are asked for (a request here, a job's spec in
+# ``chimera.jobs.spec``): ``shape_default`` and ``shape_check``, pydantic field
+# validators of the fields ``SHAPE_FIELDS``.  A model declares ``max_turns`` before
+# ``min_turns``, which is checked against it.
+
+#: The fields that ``shape_default`` and ``shape_check`` validate.
+SHAPE_FIELDS = ("max_turns", "min_turns", "participants")
+
+
+def shape_default(v: Any, info: ValidationInfo) -> Any:
+    """An absent field of ``SHAPE_FIELDS``: the configured default (``min_turns`` at
+    most ``max_turns``).  A turn count given as a boolean is refused."""
+    if v is not None:
+        if info.field_name != "participants":
+            _no_bool(v)
+        return v
+    limits = limits_of(info)
+    if info.field_name == "max_turns":
+        return limits.max_turns
+    if info.field_name == "min_turns":
+        return min(limits.min_turns, info.data.get("max_turns") or 1)
+    return limits.default_participants
+
+
+def shape_check(v: Any, info: ValidationInfo) -> Any:
+    """A field of ``SHAPE_FIELDS`` within the configured caps."""
+    limits = limits_of(info)
+    if info.field_name == "max_turns":
+        if not 1 <= v <= limits.max_turns:
+            raise ValueError(f"must be between 1 and {limits.max_turns}, got {v}")
+    elif info.field_name == "min_turns":
+        max_turns = info.data.get("max_turns")
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        if max_turns is not None and v > max_turns:
+            raise ValueError(f"must not exceed max_turns ({max_turns}), got {v}")
+    elif not 2 <= len(v) <= limits.max_participants:
+        raise ValueError(f"must list 2 to {limits.max_participants} participants, got {len(v)}")
+    return v
 
 
 class TopicSpec(BaseModel):
@@ -95,51 +138,12 @@ class ConversationRequest(InputEvent):
     def _topic_from_string(cls, v: Any) -> Any:
         return {"title": v} if isinstance(v, str) else v
 
-    @field_validator("max_turns", mode="before")
-    @classmethod
-    def _default_max_turns(cls, v: Any, info: ValidationInfo) -> Any:
-        _no_bool(v)
-        return _limits(info).max_turns if v is None else v
-
-    @field_validator("max_turns")
-    @classmethod
-    def _check_max_turns(cls, v: int, info: ValidationInfo) -> int:
-        cap = _limits(info).max_turns
-        if not 1 <= v <= cap:
-            raise ValueError(f"must be between 1 and {cap}, got {v}")
-        return v
-
-    @field_validator("min_turns", mode="before")
-    @classmethod
-    def _default_min_turns(cls, v: Any, info: ValidationInfo) -> Any:
-        _no_bool(v)
-        if v is not None:
-            return v
-        return min(_limits(info).min_turns, info.data.get("max_turns") or 1)
-
-    @field_validator("min_turns")
-    @classmethod
-    def _check_min_turns(cls, v: int, info: ValidationInfo) -> int:
-        max_turns = info.data.get("max_turns")
-        if v < 1:
-            raise ValueError(f"must be at least 1, got {v}")
-        if max_turns is not None and v > max_turns:
-            raise ValueError(f"must not exceed max_turns ({max_turns}), got {v}")
-        return v
-
-    @field_validator("participants", mode="before")
-    @classmethod
-    def _default_participants(cls, v: Any, info: ValidationInfo) -> Any:
-        return _limits(info).default_participants if v is None else v
+    _shape_default = field_validator(*SHAPE_FIELDS, mode="before")(shape_default)
+    _shape_check = field_validator(*SHAPE_FIELDS)(shape_check)
 
     @field_validator("participants")
     @classmethod
-    def _check_participants(
-        cls, v: tuple[Participant, ...], info: ValidationInfo
-    ) -> tuple[Participant, ...]:
-        cap = _limits(info).max_participants
-        if not 2 <= len(v) <= cap:
-            raise ValueError(f"must list 2 to {cap} participants, got {len(v)}")
+    def _distinct_speakers(cls, v: tuple[Participant, ...]) -> tuple[Participant, ...]:
         return distinct_speakers(v)
 
     @field_validator("metadata")
@@ -147,7 +151,7 @@ class ConversationRequest(InputEvent):
     def _check_metadata(cls, v: JsonObject, info: ValidationInfo) -> JsonObject:
         """Metadata rides along into ``conversation.completed``, which must fit one Kafka
         record: bounded here, before any turn is paid for."""
-        cap = _limits(info).max_metadata_bytes
+        cap = limits_of(info).max_metadata_bytes
         try:
             text = json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         except ValueError:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Provider = Literal["anthropic", "google", "openai"]
@@ -30,6 +38,14 @@ def route_of(provider: str, endpoint: str | None) -> str:
     endpoint (CHIMERA_OPENAI_ENDPOINTS).  Limits, breakers, the catalog, prices, accounting and
     metric labels key calls by it, so two endpoints share none of them."""
     return provider if endpoint is None else f"{provider}:{endpoint}"
+
+
+#: A value of :func:`route_of`: a provider, or ``openai:<endpoint>`` (an endpoint name is
+#: 1 to 25 characters, so a route fits the 32 of ``conversation_turns.provider``).
+Route = Annotated[
+    str,
+    StringConstraints(pattern=r"^(anthropic|google|openai|openai:[a-z0-9][a-z0-9_-]{0,24})$"),
+]
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,13 @@ Against the real stores and the LLM simulator, like ``test_turns``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from chimera.conversation.admission import Admission
 from chimera.conversation.engine import ConversationEngine
-from chimera.conversation.repository import ConversationRepository
-from chimera.conversation.store import StateStore
 from chimera.conversation.turns import (
     ChainToSend,
     Finish,
@@ -31,15 +29,9 @@ from chimera.conversation.turns import (
 from chimera.decisions import RetryWait
 from chimera.errors import LimiterRefused, RateLimited
 from chimera.events.ids import conversation_id
-from chimera.events.inbox import Inbox
 from chimera.events.reconcile import Verdict
-from chimera.events.sink import KafkaEventSink
-from chimera.kafka.clients import make_producer
-from chimera.llm.registry import build_client
-from chimera.redis_client import make_redis
 from tests.chimera.conversation.test_turns import (
     dead_letters,
-    engine,  # noqa: F401 - the fixture
     inbox_status,
     row,
     started,
@@ -48,31 +40,11 @@ from tests.chimera.conversation.test_turns import (
 
 
 @pytest.fixture
-def tight(kafka_topics: Any, redis_ns: Any, db: Any, sim_calls: Any) -> Iterator[Any]:
+def tight(make_engine: Callable[..., ConversationEngine]) -> ConversationEngine:
     """An engine whose limiter admits one request a minute and never waits for more."""
-    settings = kafka_topics.model_copy(
-        update={
-            "redis_key_prefix": redis_ns.redis_key_prefix,
-            "turn_max_retries": 1,
-            "rate_limit_requests_per_minute": 1,
-            "llm_max_wait_s": 0.0,
-            "max_running_conversations": 10,
-        }
+    return make_engine(
+        rate_limit_requests_per_minute=1, llm_max_wait_s=0.0, max_running_conversations=10
     )
-    redis = make_redis(settings)
-    llm = build_client(settings, redis_client=redis, engine=db)
-    producer = make_producer(settings)
-    yield ConversationEngine(
-        settings,
-        store=StateStore(redis, settings),
-        llm=llm,
-        repo=ConversationRepository(db),
-        inbox=Inbox(db),
-        sink=KafkaEventSink(producer, settings),
-    )
-    llm.close()
-    producer.close(timeout=10)
-    redis.close()
 
 
 def _timeout(eng: ConversationEngine, seconds: float) -> None:
@@ -80,7 +52,7 @@ def _timeout(eng: ConversationEngine, seconds: float) -> None:
 
 
 def test_time_queued_before_the_first_turn_does_not_count(
-    engine: ConversationEngine,  # noqa: F811
+    engine: ConversationEngine,
 ) -> None:
     _timeout(engine, 1)
     _, cid = started(engine, min_turns=2, max_turns=2)
@@ -94,7 +66,7 @@ def test_time_queued_before_the_first_turn_does_not_count(
 
 
 def test_a_state_stored_with_a_deadline_keeps_it(
-    engine: ConversationEngine,  # noqa: F811
+    engine: ConversationEngine,
 ) -> None:
     """States written before the budget moved to the first turn carry a deadline."""
     _, cid = started(engine, min_turns=2, max_turns=3)
@@ -107,7 +79,7 @@ def test_a_state_stored_with_a_deadline_keeps_it(
 
 
 def test_a_conversation_ending_before_min_turns_fails_and_a_replay_finishes_it(
-    engine: ConversationEngine,  # noqa: F811
+    engine: ConversationEngine,
     db: Any,
     sim_calls: Any,
 ) -> None:
@@ -136,7 +108,7 @@ def test_a_conversation_ending_before_min_turns_fails_and_a_replay_finishes_it(
 
 
 def test_provider_waits_are_no_attempts_and_never_fail_the_turn(
-    engine: ConversationEngine,  # noqa: F811
+    engine: ConversationEngine,
     db: Any,
     sim_calls: Any,
 ) -> None:
@@ -199,7 +171,7 @@ def test_a_wait_for_capacity_moves_the_deadline_on_by_the_wait(
 
 
 def test_over_the_cap_a_conversation_waits_in_line_then_its_turn_comes(
-    engine: ConversationEngine,  # noqa: F811
+    engine: ConversationEngine,
     db: Any,
 ) -> None:
     engine.admission = Admission(

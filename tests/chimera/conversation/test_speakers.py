@@ -10,7 +10,7 @@ from sqlalchemy import select
 from chimera.conversation.engine import ConversationEngine
 from chimera.conversation.turns import Finish, Next, attempt_turn, conclude
 from chimera.db.tables import ConversationTurn
-from tests.chimera.conversation.test_turns import engine, row, started  # noqa: F401
+from tests.chimera.conversation.test_turns import row, started
 
 TWINS = [
     {"provider": "anthropic", "model": "claude-haiku-5-5"},
@@ -19,7 +19,7 @@ TWINS = [
 
 
 def test_two_participants_of_one_model_see_each_other_as_others(
-    engine: ConversationEngine,  # noqa: F811
+    engine: ConversationEngine,
     db: Any,
     sim_calls: Any,
 ) -> None:

@@ -15,7 +15,7 @@ from chimera.conversation.state import ConversationState
 from chimera.conversation.store import StateStore
 from chimera.conversation.topic_queue import TopicQueue, event_for
 from chimera.errors import InvalidJSON
-from chimera.events.ids import conversation_id
+from chimera.events.ids import TOPIC_QUEUE_JOB, conversation_id
 from chimera.events.inbox import Inbox
 from chimera.events.reconcile import Workflow, reconcile
 from chimera.models import ConversationRequest
@@ -201,7 +201,8 @@ def test_a_topics_extra_fields_become_its_conversations_metadata(
     stored = inbox.get("topics:t-m")
     assert stored is not None
     request = ConversationRequest.model_validate(stored.payload)
-    assert request.metadata == {"source": "feed-3", "rank": 2}
+    assert request.metadata == {"source": "feed-3", "rank": 2, "job_id": TOPIC_QUEUE_JOB}
+    assert request.job_id == TOPIC_QUEUE_JOB
     assert request.topic.model_dump(exclude_none=True) == {"id": "t-m", "title": "Cars"}
     # Extras past the metadata bound are refused, as an event's metadata is.
     (dead,) = dead_letters(client, queue)

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kafka import TopicPartition
 from sqlalchemy import select
 
 from chimera.codec import payload_hash
 from chimera.conversation.engine import ConversationEngine, TurnNotReady
-from chimera.conversation.repository import ConversationRepository
-from chimera.conversation.store import StateStore
 from chimera.conversation.turns import (
     ChainToSend,
     Failed,
@@ -40,33 +36,8 @@ from chimera.errors import (
     RetriesExhausted,
 )
 from chimera.events.ids import conversation_id
-from chimera.events.inbox import Inbox, Source
-from chimera.events.sink import KafkaEventSink
-from chimera.kafka.clients import make_consumer, make_producer
-from chimera.llm.registry import build_client
-from chimera.redis_client import make_redis
-
-
-@pytest.fixture
-def engine(kafka_topics: Any, redis_ns: Any, db: Any, sim_calls: Any) -> Iterator[Any]:
-    """A conversation engine on this test's own topics and keys; one LLM retry."""
-    settings = kafka_topics.model_copy(
-        update={"redis_key_prefix": redis_ns.redis_key_prefix, "turn_max_retries": 1}
-    )
-    redis = make_redis(settings)
-    llm = build_client(settings, redis_client=redis, engine=db)
-    producer = make_producer(settings)
-    yield ConversationEngine(
-        settings,
-        store=StateStore(redis, settings),
-        llm=llm,
-        repo=ConversationRepository(db),
-        inbox=Inbox(db),
-        sink=KafkaEventSink(producer, settings),
-    )
-    llm.close()
-    producer.close(timeout=10)
-    redis.close()
+from chimera.events.inbox import Source
+from chimera.kafka.clients import make_consumer
 
 
 def submit(engine: ConversationEngine, **fields: Any) -> str:

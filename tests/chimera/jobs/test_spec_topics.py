@@ -30,6 +30,7 @@ def test_a_spec_takes_the_configured_defaults(settings: Any) -> None:
         ({"name": "x", "participants": [{"provider": "anthropic", "model": "no-such"}] * 2},
          "participants.0.model"),
         ({"name": "x", "min_turns": 5, "max_turns": 3}, "min_turns"),
+        ({"name": "x", "max_turns": True}, "max_turns"),
         ({"name": "x", "target": 0}, "target"),
         ({"name": "x", "budget_usd": -1}, "budget_usd"),
         ({"name": "x", "min_quality": 1.5}, "min_quality"),

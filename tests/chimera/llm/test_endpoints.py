@@ -8,6 +8,7 @@ Each endpoint is a simulator of its own; the session's simulator stands for the 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,18 +19,12 @@ from sqlalchemy import select
 from chimera.analysis.executors import actor_env
 from chimera.codec import decode_event
 from chimera.conversation.engine import ConversationEngine
-from chimera.conversation.repository import ConversationRepository
-from chimera.conversation.store import StateStore
+from chimera.conversation.export import export_conversations
 from chimera.conversation.turns import Finish, Next, attempt_turn, conclude
 from chimera.db.tables import ConversationTurn, LLMCall
 from chimera.errors import CircuitOpen, LimiterRefused, RateLimited, SchemaInvalid
-from chimera.events.inbox import Inbox
-from chimera.events.sink import KafkaEventSink
-from chimera.kafka.clients import make_producer
 from chimera.llm.client import LLMClient
-from chimera.llm.registry import build_client
 from chimera.llm.types import LLMRequest, Message
-from chimera.redis_client import make_redis
 from chimera.settings import Settings, load_settings, to_env
 from chimera.settings_values import ModelLimits, OpenAIEndpoint
 from llmsim import SimConfig, Simulator
@@ -64,31 +59,10 @@ def endpoints(sims: tuple[Simulator, Simulator]) -> dict[str, OpenAIEndpoint]:
 
 @pytest.fixture
 def engine(
-    kafka_topics: Any, redis_ns: Any, db: Any, sim_calls: Any, sims: Any
-) -> Iterator[ConversationEngine]:
+    make_engine: Callable[..., ConversationEngine], sims: tuple[Simulator, Simulator]
+) -> ConversationEngine:
     """A conversation engine whose settings name the two endpoints."""
-    settings = kafka_topics.model_copy(
-        update={
-            "redis_key_prefix": redis_ns.redis_key_prefix,
-            "turn_max_retries": 1,
-            "openai_endpoints": endpoints(sims),
-            "llm_models": ROUTES,
-        }
-    )
-    redis = make_redis(settings)
-    llm = build_client(settings, redis_client=redis, engine=db)
-    producer = make_producer(settings)
-    yield ConversationEngine(
-        settings,
-        store=StateStore(redis, settings),
-        llm=llm,
-        repo=ConversationRepository(db),
-        inbox=Inbox(db),
-        sink=KafkaEventSink(producer, settings),
-    )
-    llm.close()
-    producer.close(timeout=10)
-    redis.close()
+    return make_engine(openai_endpoints=endpoints(sims), llm_models=ROUTES)
 
 
 def test_each_participant_reaches_its_own_endpoint(
@@ -116,12 +90,23 @@ def test_each_participant_reaches_its_own_endpoint(
             .where(LLMCall.owner_id == cid)
             .order_by(LLMCall.step)
         ).all()
-        speakers = conn.execute(
-            select(ConversationTurn.speaker)
+        turns = conn.execute(
+            select(ConversationTurn.speaker, ConversationTurn.provider)
             .where(ConversationTurn.conversation_id == cid)
             .order_by(ConversationTurn.turn_index)
-        ).scalars()
-        assert list(speakers) == ["Local", "Remote", "Local", "Remote"]
+        ).all()
+    # Each stored turn names its endpoint, as its llm_calls rows do.
+    assert [tuple(t) for t in turns] == [
+        ("Local", "openai:alpha"),
+        ("Remote", "openai:beta"),
+        ("Local", "openai:alpha"),
+        ("Remote", "openai:beta"),
+    ]
+    # ... and the export reads them back with it.
+    out = io.StringIO()
+    assert export_conversations(db, out, fmt="openai") == 1
+    exported = json.loads(out.getvalue())["metadata"]["turns"]
+    assert [t["provider"] for t in exported] == ["openai:alpha", "openai:beta"] * 2
     assert [tuple(c) for c in calls] == [
         ("openai:alpha", MODEL, "0", "ok"),
         ("openai:beta", MODEL, "1", "ok"),
