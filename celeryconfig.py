@@ -11,7 +11,7 @@ _s = get_settings()
 
 broker_url = _s.celery_broker_url
 result_backend = _s.celery_result_url
-imports = ("tasks.system", "tasks.conversation", "tasks.analysis", "tasks.periodic")
+imports = ("tasks.system", "tasks.conversation", "tasks.analysis", "tasks.periodic", "tasks.judge")
 task_default_queue = _s.celery_queue
 
 # --- Serialisation: JSON only; never pickle (a task body is not code) ------------

@@ -37,6 +37,7 @@ from bench.stack import Stack
 SCENARIOS = (
     "llm_layer",
     "linear_time",
+    "near_duplicates",
     "turns",
     "scale_out",
     "bridge",
@@ -46,6 +47,7 @@ SCENARIOS = (
     "provider_limit",
     "backlog_limit",
     "budget_overshoot",
+    "quality_cpu",
     "job_stream",  # last: its jobs' first events stay on conversation.new, for no bridge
 )
 

@@ -202,7 +202,8 @@ class Demo:
             return list(
                 conn.execute(
                     text(
-                        "SELECT id, topic_title, turn_count, quality_score, status"
+                        "SELECT id, topic_title, turn_count, quality_score, accepted,"
+                        " rejection_reasons, status"
                         " FROM conversations WHERE id = ANY(:ids) ORDER BY created_at, id"
                     ),
                     {"ids": list(self.submitted.conversations)},
@@ -243,12 +244,26 @@ class Demo:
 def conversation_table(rows: list[Any]) -> list[str]:
     width = max([len(r.topic_title) for r in rows] + [5])
     width = min(width, 60)
-    lines = [f"{'conversation':<29} {'topic':<{width}} {'turns':>5} {'quality':>7}  status"]
+    head = f"{'conversation':<29} {'topic':<{width}} {'turns':>5} {'quality':>7}  {'verdict':<30}"
+    lines = [f"{head}  status"]
     for r in rows:
         title = r.topic_title if len(r.topic_title) <= width else r.topic_title[: width - 1] + "…"
         quality = "-" if r.quality_score is None else f"{r.quality_score:.2f}"
-        lines.append(f"{r.id:<29} {title:<{width}} {r.turn_count:>5} {quality:>7}  {r.status}")
+        verdict = _verdict(r.accepted, r.rejection_reasons)
+        lines.append(
+            f"{r.id:<29} {title:<{width}} {r.turn_count:>5} {quality:>7}  {verdict:<30}  {r.status}"
+        )
     return lines
+
+
+def _verdict(accepted: bool | None, reasons: list[str] | None) -> str:
+    """``accepted``, ``rejected: <reasons>`` (cut to the column) or ``-`` (no verdict)."""
+    if accepted is None:
+        return "-"
+    if accepted:
+        return "accepted"
+    text = "rejected: " + ",".join(reasons or [])
+    return text if len(text) <= 30 else text[:29] + "…"
 
 
 def bundle_lines(run: Any) -> list[str]:

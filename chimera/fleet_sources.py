@@ -179,7 +179,7 @@ def _jobs(conn: Any) -> tuple[JobStats, ...]:
     ).all()
     out = []
     for jid, status, spec in rows:
-        fig = figures(conn, jid, spec.get("min_quality"))
+        fig = figures(conn, jid)
         budget = spec.get("budget_usd")
         out.append(
             JobStats(

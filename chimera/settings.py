@@ -25,7 +25,7 @@ from chimera import defaults as d
 from chimera import settings_checks
 from chimera.errors import ConfigError
 from chimera.models.analysis import AnalysisKind
-from chimera.models.participants import Participant
+from chimera.models.participants import Participant, Route
 from chimera.settings_env import config_error, env_field, env_name, format_problems, to_env
 from chimera.settings_services import ServiceSettings
 from chimera.settings_values import (
@@ -168,6 +168,34 @@ class Settings(ServiceSettings):
     """JSON list of `{provider, model, persona?, name?}`: the participants of a request that names
     none."""
 
+    # --- Near-duplicates ------------------------------------------------------
+    near_duplicate_threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.8
+    """Estimated Jaccard similarity (of word 3-gram shingles) at or above which a conversation
+    is a near-duplicate of one already in the fleet's index."""
+    near_duplicate_num_perm: Annotated[int, Field(ge=16, le=1_024)] = 128
+    """MinHash permutations per signature; changing it (or the bands) starts a new, empty
+    index."""
+    near_duplicate_bands: Annotated[int, Field(ge=1, le=256)] = 16
+    """LSH bands the signature is cut into (`CHIMERA_NEAR_DUPLICATE_NUM_PERM` must be a multiple);
+    more bands find lower similarities as candidates, at more Redis memory per conversation."""
+
+    # --- LLM judge --------------------------------------------------------------
+    judge_sample_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    """Share of completed conversations an LLM judge rates with a rubric, chosen by a hash of
+    the conversation id (a retried finalise makes the same choice); 0: off."""
+    judge_provider: Route | None = None
+    """The judge's route (`anthropic`, `google`, `openai` or `openai:<endpoint>`), refused for a
+    conversation with a participant of its family; unset: the first configured provider of
+    another family than every participant's (docs/quality-judge.md)."""
+    judge_model: ModelName | None = None
+    """The judge's model; unset: the model the settings already use on the judge's route
+    (analysis, default participants), else the first its catalog allows."""
+    judge_pairwise: bool = False
+    """Also compare each judged conversation with the job's previously judged one, asked in
+    both orders (two more calls)."""
+    judge_max_retries: Annotated[int, Field(ge=0, le=100)] = 2
+    """Retries of a judge call's retryable failure before the judgement is recorded failed."""
+
     # --- Input limits ---------------------------------------------------------
     max_event_bytes: Annotated[int, Field(ge=1_024)] = d.MAX_EVENT_BYTES
     """Larger input events are dead-lettered (`too_large`); also bounds a segments file."""
@@ -182,6 +210,9 @@ class Settings(ServiceSettings):
     )
     """Most an event's `metadata` may hold as JSON (else `schema_invalid`); it is copied into
     `conversation.completed`."""
+    score_max_line_bytes: Annotated[int, Field(ge=1_024, le=1_073_741_824)] = 4 * 1_048_576
+    """Longest line `chimera score` reads (bytes, its line break aside); a longer one is that
+    line's error, passed over unread, and the rest of the file is scored."""
 
     # --- Bridge ---------------------------------------------------------------
     bridge_queue_high_water: PositiveInt = d.BRIDGE_QUEUE_HIGH_WATER

@@ -57,6 +57,10 @@ def _relation_problems(s: Settings) -> dict[str, str]:
         found["kafka_heartbeat_interval_ms"] = (
             "must be at most a third of CHIMERA_KAFKA_SESSION_TIMEOUT_MS"
         )
+    if s.near_duplicate_num_perm % s.near_duplicate_bands:
+        found["near_duplicate_bands"] = (
+            f"must divide CHIMERA_NEAR_DUPLICATE_NUM_PERM ({s.near_duplicate_num_perm})"
+        )
     return found
 
 

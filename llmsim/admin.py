@@ -3,15 +3,17 @@
 =========================  =====================================================================
 ``GET  /_sim/health``      ``{"status": "ok", "uptime_s", "calls"}``
 ``GET  /_sim/config``      the configuration
-``POST /_sim/config``      partial update, e.g. ``{"ttft_ms": 300, "limits": {"rpm": 60}}``;
-                           answers the new configuration
+``POST /_sim/config``      partial update, e.g. ``{"ttft_ms": 300, "limits": {"rpm": 60}}``
+                           or planted defects ``{"defects": {"refusal": 0.05}}`` (see
+                           ``defects.py``); answers the new configuration
 ``GET  /_sim/faults``      ``{"faults": [...]}``: queued faults (with ``remaining``) and rates
 ``POST /_sim/faults``      one fault spec or ``{"faults": [spec, ...]}`` (see ``faults.FaultSpec``):
                            ``{"kind": "rate_limit", "count": 2, "provider": "anthropic",
                            "retry_after_s": 3}``, ``{"kind": "server_error", "rate": 0.1}``
 ``DELETE /_sim/faults``    ``{"cleared": n}``
 ``GET  /_sim/calls``       ``{"calls": [...], "counts": [{"provider", "model", "status",
-                           "count"}], "total"}``; ``?limit=N`` keeps the last N calls
+                           "count"}], "total"}``; ``?limit=N`` keeps the last N calls; each
+                           call's ``planted`` names the defect planted in it (or null)
 ``POST /_sim/reset``       clears the call log, all faults and the rate-limit windows;
                            ``{"config": true}`` also restores the start-up configuration
 =========================  =====================================================================

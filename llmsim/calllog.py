@@ -35,6 +35,8 @@ class CallRecord:
     request_id: str
     #: The JSON request body, kept only with ``record_bodies`` (sampling parameters, prompts).
     body: dict[str, Any] | None = None
+    #: The defect planted in the answer (``llmsim.defects``): ground truth for a scorer.
+    planted: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +94,7 @@ class CallLog:
         output_tokens: int = 0,
         stream: bool = False,
         body: dict[str, Any] | None = None,
+        planted: str | None = None,
     ) -> CallRecord:
         with self._lock:
             record = CallRecord(
@@ -108,6 +111,7 @@ class CallLog:
                 stream=stream,
                 request_id=request_id,
                 body=body,
+                planted=planted,
             )
             self._records.append(record)
             self._counts[(provider, model, status)] += 1

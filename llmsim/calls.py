@@ -35,6 +35,7 @@ class Completion:
     stop_sequence: str | None
     input_tokens: int
     output_tokens: int
+    planted: str | None = None  # the defect planted in ``text`` (see :mod:`llmsim.defects`)
 
     @property
     def structured(self) -> bool:

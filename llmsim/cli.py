@@ -11,6 +11,7 @@ import click
 from pydantic import ValidationError
 
 from llmsim.config import SimConfig
+from llmsim.defects import DEFECT_KINDS, DefectRates
 from llmsim.faults import FaultSpec
 from llmsim.limits import Limits
 from llmsim.simulator import Simulator
@@ -33,6 +34,25 @@ def _fault_rates(
         except ValueError as exc:
             raise click.BadParameter(f"{value!r}: {exc}") from None
     return tuple(specs)
+
+
+def _defect_rates(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> DefectRates:
+    rates: dict[str, float] = {}
+    for value in values:
+        for item in value.replace(",", " ").split():
+            kind, sep, rate = item.partition("=")
+            try:
+                if not sep:
+                    raise ValueError("expected KIND=P")
+                rates[kind.strip()] = float(rate)
+            except ValueError as exc:
+                raise click.BadParameter(f"{item!r}: {exc}") from None
+    try:
+        return DefectRates.model_validate(rates)
+    except ValidationError as exc:
+        raise click.BadParameter(_one_line(exc)) from None
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -83,6 +103,17 @@ def _one_line(exc: ValidationError) -> str:
     help="Give a fraction P of calls the fault KIND (repeatable), e.g. server_error=0.05.",
 )
 @click.option(
+    "--defect-rate",
+    "defect_rates",
+    multiple=True,
+    metavar="KIND=P",
+    envvar="LLMSIM_DEFECT_RATES",
+    callback=_defect_rates,
+    help="Plant the dialogue defect KIND in a fraction P of answers (repeatable; "
+    f"{', '.join(DEFECT_KINDS)}), e.g. refusal=0.05; env LLMSIM_DEFECT_RATES "
+    "takes 'refusal=0.05 leakage=0.02'.",
+)
+@click.option(
     "--timeout-fault-delay-s",
     default=30.0,
     show_default=True,
@@ -106,6 +137,7 @@ def sim(
     itpm: int | None,
     otpm: int | None,
     fault_rates: tuple[FaultSpec, ...],
+    defect_rates: DefectRates,
     timeout_fault_delay_s: float,
     log_level: str,
 ) -> None:
@@ -122,6 +154,7 @@ def sim(
             ms_per_token=ms_per_token,
             limits=Limits(rpm=rpm, itpm=itpm, otpm=otpm),
             faults=fault_rates,
+            defects=defect_rates,
             timeout_fault_delay_s=timeout_fault_delay_s,
         )
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmsim.calls import Latency
+from llmsim.defects import DefectRates
 from llmsim.dialogue import Pacing
 from llmsim.faults import FaultSpec
 from llmsim.limits import Limits
@@ -36,6 +37,9 @@ class SimConfig(BaseModel):
     record_bodies: bool = Field(
         default=False, description="keep each call's JSON request body in the call log"
     )
+    defects: DefectRates = Field(
+        default_factory=DefectRates, description="rates of planted dialogue defects"
+    )
 
     #: What ``POST /_sim/config`` may change while running.
     RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset(
@@ -50,6 +54,7 @@ class SimConfig(BaseModel):
             "closing_certain_turn",
             "require_auth",
             "record_bodies",
+            "defects",
         }
     )
 
@@ -67,8 +72,9 @@ class SimConfig(BaseModel):
         )
 
     def updated(self, changes: Mapping[str, Any]) -> SimConfig:
-        """A copy with ``changes`` applied; ``limits`` and ``model_limits`` merge key by key
-        (``{"model_limits": {"m": null}}`` removes a model's override).  Raises ValueError."""
+        """A copy with ``changes`` applied; ``limits``, ``defects`` and ``model_limits`` merge key
+        by key (``{"model_limits": {"m": null}}`` removes a model's override).  Raises
+        ValueError."""
         unknown = set(changes) - self.RUNTIME_FIELDS
         if unknown:
             raise ValueError(
@@ -77,8 +83,8 @@ class SimConfig(BaseModel):
             )
         data = self.model_dump()
         for key, value in changes.items():
-            if key == "limits" and isinstance(value, Mapping):
-                data["limits"] = {**data["limits"], **value}
+            if key in {"limits", "defects"} and isinstance(value, Mapping):
+                data[key] = {**data[key], **value}
             elif key == "model_limits" and isinstance(value, Mapping):
                 merged = dict(data["model_limits"])
                 for model, limits in value.items():

@@ -1,12 +1,15 @@
-"""Conversation turns that read like a dialogue, built from the phrase bank and the request.
+"""Conversation turns that read like one side of a real exchange, composed from parts.
 
-A reply is assembled from *moves*: an opener (first turn) or a reaction to the last message
-(agree / disagree / partly agree, quoting a clause of it verbatim or paraphrasing it), a few
-sentences developing the topic, perhaps a question back, and — as the conversation grows — closing
-moves ("To sum up…", "Thanks, this was a good exchange").  Slots are filled with the topic (from
-the system prompt or the first message), the persona ("You are a skeptical economist…") and
-keywords of the last message.  Each model family speaks in its own *voice* (length, hedges,
-interjections, appetite for questions).
+A reply is a sequence of *moves*: an opener (first turn) or a reaction to the last message
+(agree / disagree / partly agree, naming what the other side said or quoting a clause of it),
+then a new point — a claim from an aspect of the question not yet discussed (cost, evidence,
+fairness, …; see :mod:`llmsim.points`), introduced by a bridge that fits the stance — perhaps a
+supporting sentence or a second claim, a persona aside, and at times a follow-up question.
+Sentences are built from frames, lead-ins and clauses (:mod:`llmsim.phrases`), so their shapes
+vary, and no sentence already said in the conversation is said again.  As the conversation
+grows, or when the other side closes or the request says the conversation is ending, the turn
+closes instead ("To sum up…", "Thanks, this was a good exchange").  Each model family speaks in
+its own *voice* (length, hedges, interjections, appetite for questions).
 
 Everything is drawn from the ``random.Random`` the caller passes in, so a (seed, request) pair
 always gives the same text.
@@ -20,20 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmsim import phrases
-from llmsim.textstats import clauses, key_phrases, keywords, sentences, words
+from llmsim.lexicon import STOP_WORDS
+from llmsim.points import ASPECTS, Aspect
+from llmsim.textstats import clauses, key_phrases, keywords, sentences, speakers, words
 
-#: First words of sentences that a hedge ("I suspect …") would make ungrammatical.
-_NO_HEDGE = frozenset(
-    {"Consider", "Whatever", "If", "Framing", "I", "I'd", "I'm", "I've", "Let", "Let's"}
-)
-_TOPIC_REFS = ("this debate", "this question")
-_FILLER_KEYWORDS = (
-    "the evidence",
-    "the incentive structure",
-    "the main trade-off",
-    "the cost side",
-    "the long-term picture",
-)
 _NOUNISH = re.compile(r"(tion|sion|ment|ness|ity|ism|ance|ence|ship|age|ure|ist|ogy|cy|ers|ors|s)$")
 _NOT_NOUNISH = re.compile(r"(ly|ed|ous|ful|ive|able|ible|ic|al|less|est)$")
 
@@ -66,8 +59,31 @@ _PERSONA_STOP = re.compile(
 )
 _SKEPTIC = re.compile(r"skeptic|sceptic|critic|contrarian|devil|cynic|doubt|pessimis", re.I)
 _SUPPORTER = re.compile(r"optimis|enthusias|advocate|support|champion|believer|fan\b", re.I)
+
 _ROLE_ASIDE = re.compile(r"\b(?:as|am|I'm)\s+(?:an?|the)\s+[^,.;:!?]+", re.I)
 _LEADING_FUNCTION_WORD = re.compile(r"^(The|A|An|How|Whether|Why|What|Which|Our|Their|Its)\b")
+_QUESTION_TOPIC = re.compile(
+    r"^(?:should|is|are|can|could|will|would|do|does|did|must|has|have|was|were)\b", re.I
+)
+#: The request says the conversation is ending (the service's standing "wrap it up when the
+#: discussion has run its course" does not count: it is a condition, not a request).
+_ENDING_REQUEST = re.compile(
+    r"\b(?:(?:this|it)(?:'s| is) (?:the|your) (?:last|final) (?:turn|reply|message|word)"
+    r"|(?:the )?conversation is (?:ending|over|coming to an end)"
+    r"|please (?:wrap|close|conclude|finish|sum)\w*"
+    r"|say goodbye)\b",
+    re.I,
+)
+#: Words that say nothing about what a message is about.
+_PLAIN = frozenset(
+    (
+        "think", "thing", "things", "point", "points", "people", "really", "also", "much",
+        "many", "way", "something", "would", "could", "make", "makes", "part", "lot", "said",
+        "says", "say", "see", "seems", "well", "even", "still", "first", "just", "like", "know",
+        "get",
+    )
+)  # fmt: skip
+_ANSWER_POOL = 5
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,6 @@ class Voice:
     hedges: tuple[str, ...]
     interjections: tuple[str, ...]
     connectors: tuple[str, ...]
-    enumerate_p: float = 0.0
 
 
 VOICES: dict[str, Voice] = {
@@ -99,7 +114,6 @@ VOICES: dict[str, Voice] = {
         ("Honestly,", "Here's the thing:", "Really,"),
         ("Great point!", "Oh, absolutely.", "Love this.", "Ooh, good one."),
         ("Plus,", "On top of that,", "And here's another angle:", "Also,"),
-        enumerate_p=0.25,
     ),
     "direct": Voice(
         "direct", (1, 3), 0.35, ("Simply put,", "Bluntly,"), ("Okay.", "Right."), ("Also,",)
@@ -113,16 +127,6 @@ VOICES: dict[str, Voice] = {
         ("And yet,", "But then,"),
     ),
 }
-#: Every word of the phrase bank and the voices: stock words, not what the other side is *about*.
-_BANK_WORDS = frozenset(
-    w.lower()
-    for text in [
-        *(template for bank in phrases.ALL_BANKS for template in bank),
-        *(p for v in VOICES.values() for p in (*v.hedges, *v.interjections, *v.connectors)),
-        *_TOPIC_REFS,
-    ]
-    for w in words(re.sub(r"\{\w+\}", " ", text))
-)
 _MODEL_VOICES = (
     ("claude", "measured"),
     ("gemini", "energetic"),
@@ -200,6 +204,38 @@ def is_closing(text: str) -> bool:
     return any(marker in low for marker in phrases.CLOSING_MARKERS)
 
 
+def aspects_of(text: str) -> list[Aspect]:
+    """The aspects a text is about, strongest first: a sentence of an aspect's own material
+    weighs most, then its cue words (none when the text has neither)."""
+    low = text.lower()
+    found = [w.lower() for w in words(text)]
+    scored = []
+    for i, aspect in enumerate(ASPECTS):
+        said = sum(m.lower() in low for m in _material(aspect))
+        scored.append((3 * said + sum(w in aspect.cues for w in found), i, aspect))
+    return [a for n, _, a in sorted(scored, key=lambda s: (-s[0], s[1])) if n > 0]
+
+
+def _material(aspect: Aspect) -> tuple[str, ...]:
+    return (*aspect.claims, *(s.rstrip(".?") for s in (*aspect.supports, *aspect.questions)))
+
+
+def _said(aspect: Aspect, text: str) -> list[str]:
+    """The claims and statements of ``aspect`` that ``text`` makes."""
+    low = text.lower()
+    return [m for m in _material(aspect)[: -len(aspect.questions)] if m.lower() in low]
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` that carry meaning (no stop words, no filler)."""
+    out = []
+    for word in words(text):
+        low = word.lower()
+        if len(low) > 2 and low not in STOP_WORDS and low not in _PLAIN:
+            out.append(low)
+    return out
+
+
 def reply(
     *, system: str, turns: Sequence[Turn], model: str, rng: random.Random, pacing: Pacing = Pacing()
 ) -> str:
@@ -215,20 +251,39 @@ class _Composer:
         self.voice = voice_for(model)
         user_turns = [t.text for t in turns if t.role == "user"]
         self.first = user_turns[0] if user_turns else ""
-        self.last = user_turns[-1] if user_turns else ""
-        self.opening = sum(1 for t in turns if t.role == "assistant") == 0 and len(user_turns) <= 1
+        self.last = _latest(user_turns[-1]) if user_turns else ""
+        self.opening = (
+            sum(1 for t in turns if t.role == "assistant") == 0
+            and len(user_turns) <= 1
+            and not speakers(self.last)
+        )
         self.topic = find_topic(system, self.first)
         self.persona = find_persona(system)
         self.n_messages = len(turns)
         self.pacing = pacing
+        self.ending_requested = bool(
+            _ENDING_REQUEST.search(system) or _ENDING_REQUEST.search(self.last)
+        )
         self.seen = {s.text for t in turns for s in sentences(t.text)}
+        self.history = " ".join(t.text for t in turns).lower()
         self.used: set[str] = set()
-        topic_words = _salient(self.topic)
-        last_words = [] if self.opening else _salient(self.last, message=True)
-        self.react_words = last_words or topic_words
-        pool = last_words[:3] + topic_words + _salient(self.first, message=True)
-        self.develop_words = list(dict.fromkeys(pool)) or list(_FILLER_KEYWORDS)
-        self.quotes = self._quotable(self.last)
+        discussed = [
+            a
+            for t in turns
+            for i, a in enumerate(aspects_of(t.text))
+            if i == 0 or any(m.lower() in t.text.lower() for m in _material(a))
+        ]
+        self.last_aspect = None if self.opening else next(iter(aspects_of(self.last)), None)
+        fresh = [a for a in ASPECTS if a not in discussed]
+        self.new_aspects = rng.sample(fresh, len(fresh)) or rng.sample(ASPECTS, len(ASPECTS))
+        if self.last_aspect in self.new_aspects and len(self.new_aspects) > 1:
+            self.new_aspects.remove(self.last_aspect)
+        self.discussed = list(dict.fromkeys(discussed))
+        said = [] if self.last_aspect is None else _said(self.last_aspect, self.last)
+        #: The last message made one of our aspects' points: refer to it by name.
+        self.strong = bool(said)
+        self.quotes = [_decap(q) for q in said if len(words(q)) <= 14] or self._quotable(self.last)
+        self.answer_words = self._answer_words()
         persona = self.persona or ""
         if _SKEPTIC.search(persona):
             self.stance_weights = (0.2, 0.5, 0.3)
@@ -237,103 +292,224 @@ class _Composer:
         else:
             self.stance_weights = (0.45, 0.25, 0.3)
 
+    # --- the turn -------------------------------------------------------------------------------
+
     def compose(self) -> str:
         other_closed = not self.opening and is_closing(self.last)
-        closing = other_closed or self.rng.random() < self.pacing.closing_probability(
-            self.n_messages
+        closing = (
+            other_closed
+            or (self.ending_requested and not self.opening)
+            or self.rng.random() < self.pacing.closing_probability(self.n_messages)
         )
-        out: list[str] = []
-        if self.opening:
-            out.append(self._fill(phrases.OPENERS))
-        elif other_closed:
-            out.append(self._fill(phrases.CLOSING_REPLIES, self.react_words))
-        else:
-            out.append(self._reaction())
-        low, high = self.voice.body_sentences
-        body = self.rng.randint(low, high) if not closing else self.rng.randint(0, 1)
-        if self.persona and not closing and self.rng.random() < 0.3:
-            out.append(self._fill(phrases.PERSONA))
-            body = max(0, body - 1)
-        out.extend(self._develop(body))
+        if other_closed:
+            return self._frame(phrases.CLOSING_REPLIES)
         if closing:
-            if not other_closed:
-                out.append(self._fill(phrases.CLOSINGS))
-            if self.rng.random() < 0.5 or other_closed:
-                out.append(self._fill(phrases.THANKS))
-        elif self.rng.random() < self.voice.question_p:
-            question = self._fill(phrases.QUESTIONS)
+            return self._join(self._closing_turn())
+        out = [self._frame(phrases.OPENERS, topic=self._topic_name())] if self.opening else []
+        stance = "agree"
+        if not self.opening:
+            stance, reaction = self._reaction()
+            answer = self._answer() if self.rng.random() < 0.75 else ""
+            out.append(answer or reaction)
+        aspect = self.new_aspects[0]
+        out.append(self._claim(aspect, stance))
+        low, high = self.voice.body_sentences
+        extra = self.rng.randint(max(0, low - 1), max(0, high - 1))
+        if self.persona and self.rng.random() < 0.3:
+            out.append(self._frame(phrases.PERSONA))
+            extra = max(0, extra - 1)
+        out.extend(self._more(aspect, extra))
+        if self.rng.random() < self.voice.question_p:
+            question = self._question(aspect)
             # A long turn sometimes puts its question in a paragraph of its own.
             out.append(f"\n\n{question}" if len(out) >= 4 and self.rng.random() < 0.3 else question)
-        return " ".join(dict.fromkeys(s for s in out if s)).replace(" \n\n", "\n\n")
+        return self._join(out)
 
-    # --- moves ---------------------------------------------------------------------------------
-
-    def _reaction(self) -> str:
-        agree, disagree, partial = self.stance_weights
-        pick = self.rng.choices(
-            (phrases.AGREE, phrases.DISAGREE, phrases.PARTIAL, phrases.PARAPHRASE),
-            weights=(agree, disagree, partial, 0.2),
-        )[0]
-        sentence = self._fill(pick, self.react_words)
-        if self.rng.random() < 0.35 and self.voice.interjections:
-            interjection = self.rng.choice(self.voice.interjections)
-            # An enthusiastic interjection before a disagreement reads oddly; keep it neutral.
-            if pick is phrases.AGREE or not interjection.endswith("!"):
-                sentence = f"{interjection} {sentence}"
-        return sentence
-
-    def _develop(self, count: int) -> list[str]:
+    def _closing_turn(self) -> list[str]:
         out = []
-        enumerate_ = count >= 2 and self.rng.random() < self.voice.enumerate_p
-        ordinals = ("First,", "Second,", "Third,", "And finally,")
-        for i in range(count):
-            sentence = self._fill(phrases.DEVELOP, self.develop_words)
-            if enumerate_ and i < len(ordinals):
-                sentence = f"{ordinals[i]} {_decap(sentence)}"
-            elif i > 0 and self.rng.random() < 0.3:
-                sentence = f"{self.rng.choice(self.voice.connectors)} {_decap(sentence)}"
-            elif self.rng.random() < 0.25 and sentence.split(" ", 1)[0] not in _NO_HEDGE:
-                sentence = f"{self.rng.choice(self.voice.hedges)} {_decap(sentence)}"
-            out.append(sentence)
+        if not self.opening:
+            out.append(self._reaction()[1] if self.rng.random() < 0.6 else "")
+        out.append(self._frame(phrases.CLOSINGS, topic=self._topic_name()))
+        if self.rng.random() < 0.5:
+            out.append(self._frame(phrases.THANKS))
         return out
 
-    # --- slot filling ---------------------------------------------------------------------------
+    @staticmethod
+    def _join(parts: list[str]) -> str:
+        return " ".join(dict.fromkeys(p for p in parts if p)).replace(" \n\n", "\n\n")
 
-    def _fill(self, templates: Sequence[str], pool: Sequence[str] | None = None) -> str:
-        pool = list(pool or self.develop_words)
+    # --- moves ----------------------------------------------------------------------------------
+
+    def _reaction(self) -> tuple[str, str]:
+        agree, disagree, partial = self.stance_weights
+        stance, bank = self.rng.choices(
+            (
+                ("agree", phrases.AGREE),
+                ("disagree", phrases.DISAGREE),
+                ("partial", phrases.PARTIAL),
+            ),
+            weights=(agree, disagree, partial),
+        )[0]
+        sentence = self._frame(bank)
+        if self.rng.random() < 0.3 and self.voice.interjections:
+            interjection = self.rng.choice(self.voice.interjections)
+            # An enthusiastic interjection before a disagreement reads oddly; keep it neutral.
+            if stance == "agree" or not interjection.endswith("!"):
+                sentence = f"{interjection} {sentence}"
+        return stance, sentence
+
+    def _answer(self) -> str:
+        """An answer to the question the last message ended with (empty if it asked none, or
+        none we have an answer to)."""
+        said = sentences(self.last)
+        if not said or not said[-1].text.endswith("?"):
+            return ""
+        asked = next(iter(aspects_of(said[-1].text)), self.last_aspect)
+        if asked is None:
+            return ""
+        claim = self._pick(asked.claims)
+        return self._remember(self.rng.choice(phrases.ANSWERS).format(claim=claim))
+
+    def _claim(self, aspect: Aspect, stance: str) -> str:
+        """The turn's new point: a claim of ``aspect``, introduced to fit the stance."""
+        claim = self._pick(aspect.claims)
+        roll = self.rng.random()
+        if not self.opening and roll < 0.5:
+            lead = self.rng.choice(phrases.BRIDGES[stance])
+        elif roll < 0.75:
+            lead = self.rng.choice(phrases.TOPIC_LEADS).format(topic=self._topic_ref())
+        elif roll < 0.88 and self.voice.hedges:
+            lead = self.rng.choice(self.voice.hedges)
+        else:
+            lead = self.rng.choice(phrases.LEADS)
+        return self._remember(_capitalise(f"{lead} {claim}."))
+
+    def _more(self, aspect: Aspect, count: int) -> list[str]:
+        """Support for the point: its reasons and examples, or a second, related claim."""
+        out: list[str] = []
+        connected: list[str] = []
+        for i in range(count):
+            if i == 1 and len(self.new_aspects) > 1 and self.rng.random() < 0.35:
+                second = self._pick(self.new_aspects[1].claims)
+                lead = self.rng.choice(phrases.ALSO)
+                out.append(self._remember(_capitalise(f"{lead} {second}.")))
+                continue
+            support = self._pick(aspect.supports)
+            if not support:
+                break
+            connectors = [c for c in self.voice.connectors if c not in connected]
+            if i > 0 and self.rng.random() < 0.3 and connectors:
+                connected.append(self.rng.choice(connectors))
+                support = f"{connected[-1]} {_decap(support)}"
+            out.append(self._remember(support))
+        return out
+
+    def _question(self, aspect: Aspect) -> str:
+        if self.rng.random() < 0.7:
+            question = self._pick(aspect.questions)
+            if question:
+                return self._remember(question)
+        return self._remember(self._pick(phrases.QUESTIONS) or phrases.QUESTIONS[0])
+
+    # --- filling --------------------------------------------------------------------------------
+
+    def _frame(self, frames: Sequence[str], *, topic: str | None = None) -> str:
+        """One frame of ``frames``, filled, preferring one not said in the conversation yet."""
         candidate = ""
         for _ in range(8):
-            template = self.rng.choice(templates)
-            if "{quote}" in template and not self.quotes:
+            frame = self.rng.choice(frames)
+            if "{quote}" in frame and not self.quotes:
                 continue
-            kw, kw2 = self._two(pool)
+            refs = self._refs()
             candidate = _capitalise(
-                template.format(
-                    topic=self.topic if templates is phrases.OPENERS else self._topic_ref(),
-                    kw=kw,
-                    kw2=kw2,
+                frame.format(
+                    topic=topic or self._topic_ref(),
+                    ref=refs[0],
+                    ref2=refs[1],
                     quote=self.rng.choice(self.quotes) if self.quotes else "",
                     persona=self.persona or "someone who works on this",
                 )
             )
             if candidate not in self.seen and candidate not in self.used:
                 break
-        self.used.add(candidate)
-        return candidate
+        return self._remember(candidate)
+
+    def _pick(self, options: Sequence[str]) -> str:
+        """An option not said in the conversation yet (any of them if all were)."""
+        fresh = [
+            o
+            for o in options
+            if o not in self.seen
+            and o not in self.used
+            and o.rstrip(".?").lower() not in self.history
+        ]
+        if not options:
+            return ""
+        return self._remember(self.rng.choice(fresh or list(options)))
+
+    def _remember(self, sentence: str) -> str:
+        self.used.add(sentence)
+        return sentence
+
+    def _refs(self) -> tuple[str, str]:
+        """Two ways to refer back: first to the last message, then to an earlier point."""
+        mine: list[str] = []
+        by_name = 0.3 if self.strong else 0.15
+        if self.last_aspect is not None and (not self.answer_words or self.rng.random() < by_name):
+            mine.append(self.rng.choice(self.last_aspect.refs))
+        if self.answer_words:
+            pick = self.rng.choice(self.answer_words[:_ANSWER_POOL])
+            mine.append(pick)
+        others = [self.rng.choice(a.refs) for a in self.discussed if a is not self.last_aspect]
+        first = mine[0] if mine else (others[0] if others else self._topic_ref())
+        second = next((o for o in others if o != first), None) or self.rng.choice(
+            self.new_aspects[0].refs
+        )
+        return first, second
+
+    def _answer_words(self) -> list[str]:
+        """What the last message is about, as a reply would name it: its key phrases and nouns,
+        minus what every message says (the topic, stock words of the argument material)."""
+        if self.opening or not self.last:
+            return []
+        # Sentences addressed to us ("you're right about …", questions) echo our own words.
+        said = [s.text for s in sentences(self.last)]
+        about = [t for t in said if not {"you", "your", "you're"} & _lower(t)] or said
+        text = _ROLE_ASIDE.sub(" ", " ".join(about))
+        topic = set(content_words(self.topic))
+        found = [
+            p
+            for p in key_phrases(text, 6)
+            if not set(p.lower().split()) <= topic and not set(p.lower().split()) & _STOCK
+        ]
+        inside = {w for p in found for w in p.lower().split()}
+        for word in keywords(text, 10):
+            low = word.lower()
+            if low in inside or low in topic or low in _PLAIN or low in _STOCK:
+                continue
+            if _NOUNISH.search(low) and not _NOT_NOUNISH.search(low):
+                found.append(word)
+        return found
+
+    def _topic_name(self) -> str:
+        """The topic in full, as an opener or a summary names it."""
+        if _QUESTION_TOPIC.match(self.topic):
+            return f'the question "{_capitalise(self.topic)}?"'
+        return self.topic
 
     def _topic_ref(self) -> str:
-        """A long topic is not repeated in full every time: "this question", "the question of …"."""
+        """A shorter way to mention the topic inside a sentence."""
+        if _QUESTION_TOPIC.match(self.topic):
+            nouns = [w for w in keywords(self.topic, 4) if _NOUNISH.search(w.lower())]
+            if not nouns:
+                return "this question"
+            return self.rng.choice(
+                (f"the debate about {nouns[-1]}", f"the issue of {nouns[-1]}", "this question")
+            )
         if len(self.topic.split()) <= 6 or self.rng.random() < 0.35:
             return self.topic
         short = key_phrases(self.topic, 1)
-        refs = [*_TOPIC_REFS, *([f"the question of {short[0]}"] if short else [])]
-        return self.rng.choice(refs)
-
-    def _two(self, pool: list[str]) -> tuple[str, str]:
-        # Favour the strongest keywords without always picking the same pair.
-        head = pool[:5] if len(pool) >= 2 else pool + list(_FILLER_KEYWORDS)
-        first, second = self.rng.sample(head, 2)
-        return first, second
+        return f"the question of {short[0]}" if short else "this question"
 
     def _quotable(self, text: str) -> list[str]:
         found: list[str] = []
@@ -343,37 +519,40 @@ class _Composer:
             found += [c.text for c in clauses(sentence, 4, 12)]
             if not found and 4 <= len(sentence.words) <= 14:
                 found.append(sentence.text.rstrip(".!?"))
-        return [q for q in found if '"' not in q][:8]
+        return [q[:1].lower() + q[1:] if q[1:2].islower() else q for q in found if '"' not in q][:8]
 
 
-def _salient(text: str, *, message: bool = False) -> list[str]:
-    """What a reply can talk *about*: multi-word phrases, then noun-like keywords.
-
-    In a message (not the topic), the phrase bank's own words and "as a <role>" asides are
-    skipped: when two simulated models talk, each would otherwise pick up the other's stock
-    phrases ("second-order effects", "urban planner") instead of the topic."""
-    if message:
-        text = _ROLE_ASIDE.sub(" ", text)
-    phrases_ = [p for p in key_phrases(text, 6) if not (message and set(p.split()) & _BANK_WORDS)][
-        :4
+#: Words of the argument material and the frames: a reply names what the other side is
+#: *about*, not the stock words both sides share.
+_STOCK = frozenset(
+    w.lower()
+    for text in [
+        *(s for a in ASPECTS for s in (*a.claims, *a.supports, *a.questions, *a.refs)),
+        *(f for bank in (phrases.AGREE, phrases.DISAGREE, phrases.PARTIAL) for f in bank),
+        *(f for bank in phrases.BRIDGES.values() for f in bank),
+        *phrases.OPENERS,
+        *phrases.LEADS,
+        *phrases.TOPIC_LEADS,
+        *phrases.ALSO,
+        *phrases.PERSONA,
+        *phrases.QUESTIONS,
     ]
-    inside = {w for p in phrases_ for w in p.lower().split()}
-    exclude = _BANK_WORDS if message else frozenset()
-    found = [w for w in keywords(text, 8, exclude=exclude) if w.lower() not in inside]
-    return phrases_ + _noun_first(found)
+    for w in words(re.sub(r"\{\w+\}", " ", text))
+) - frozenset(c for a in ASPECTS for c in a.cues)
 
 
-def _noun_first(found: list[str]) -> list[str]:
-    """Noun-like keywords first: a reply says "the point about tariffs", not "about cheap"."""
+def _latest(message: str) -> str:
+    """What the other side said last: a message that merges several (the opener, then
+    ``Name: …`` turns) is answered from its last speaker's paragraph on."""
+    paragraphs = message.split("\n\n")
+    for i in reversed(range(len(paragraphs))):
+        if speakers(paragraphs[i]):
+            return "\n\n".join(paragraphs[i:])
+    return message
 
-    def rank(word: str) -> int:
-        if " " in word or word[:1].isupper():
-            return 0
-        if _NOT_NOUNISH.search(word):
-            return 2
-        return 0 if _NOUNISH.search(word) else 1
 
-    return sorted(found, key=rank)
+def _lower(text: str) -> set[str]:
+    return {w.lower() for w in words(text)}
 
 
 def _capitalise(sentence: str) -> str:

@@ -1,8 +1,9 @@
-"""Turn a :class:`Prompt` into a :class:`Completion`: dialogue or structured JSON, then token
-counts, stop sequences and ``max_tokens``.
+"""Turn a :class:`Prompt` into a :class:`Completion`: dialogue or structured JSON, a planted
+defect if the rates call for one, then token counts, stop sequences and ``max_tokens``.
 
 The random generator is seeded from the simulator seed, the model and the whole prompt, so the
-same (seed, request) always gives the same answer and a different turn or model a different one.
+same (seed, request) always gives the same answer and a different turn or model a different one;
+the planted defect is drawn from the same material (see :mod:`llmsim.defects`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import json
 import random
 
-from llmsim import dialogue
+from llmsim import defects, dialogue
 from llmsim.calls import Completion, Prompt, StopReason
 from llmsim.source import SourceText, pick_source
 from llmsim.structured import generate, schema_from_prompt
@@ -24,9 +25,18 @@ def input_tokens(prompt: Prompt) -> int:
     return sum(count_tokens(t) for t in texts)
 
 
-def complete(prompt: Prompt, *, model: str, seed: int, pacing: dialogue.Pacing) -> Completion:
-    rng = random.Random(_seed(prompt, model, seed))  # noqa: S311 - reproducible text, not secrets
+def complete(
+    prompt: Prompt,
+    *,
+    model: str,
+    seed: int,
+    pacing: dialogue.Pacing,
+    defect_rates: defects.DefectRates | None = None,
+) -> Completion:
+    material = _material(prompt, model, seed)
+    rng = random.Random(_seed(material))  # noqa: S311 - reproducible text, not secrets
     value = None
+    planted: defects.DefectKind | None = None
     if prompt.schema is not None or prompt.json_mode:
         users = [t.text for t in prompt.turns if t.role == "user"]
         schema = prompt.schema
@@ -38,6 +48,9 @@ def complete(prompt: Prompt, *, model: str, seed: int, pacing: dialogue.Pacing) 
         text = dialogue.reply(
             system=prompt.system, turns=prompt.turns, model=model, rng=rng, pacing=pacing
         )
+        planted = defect_rates.choose(material) if defect_rates is not None else None
+        if planted is not None:
+            text = defects.plant(planted, text, system=prompt.system, turns=prompt.turns, rng=rng)
     stop_reason: StopReason = "end_turn"
     stop_sequence = None
     hits = [(text.find(s), s) for s in prompt.stop if s and s in text]
@@ -49,7 +62,13 @@ def complete(prompt: Prompt, *, model: str, seed: int, pacing: dialogue.Pacing) 
     if stop_reason != "end_turn":
         value = None
     return Completion(
-        text, value, stop_reason, stop_sequence, input_tokens(prompt), count_tokens(text)
+        text,
+        value,
+        stop_reason,
+        stop_sequence,
+        input_tokens(prompt),
+        count_tokens(text),
+        planted,
     )
 
 
@@ -60,8 +79,9 @@ def _cut(text: str, max_tokens: int) -> str:
     return text[:cut] if cut > limit // 2 else text[:limit]
 
 
-def _seed(prompt: Prompt, model: str, seed: int) -> int:
-    material = json.dumps(
+def _material(prompt: Prompt, model: str, seed: int) -> str:
+    """What makes a request itself: the simulator seed, the model and the whole prompt."""
+    return json.dumps(
         [
             seed,
             model,
@@ -73,4 +93,7 @@ def _seed(prompt: Prompt, model: str, seed: int) -> int:
         sort_keys=True,
         default=str,
     )
+
+
+def _seed(material: str) -> int:
     return int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")

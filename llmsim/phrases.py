@@ -1,137 +1,136 @@
-"""The phrase bank the dialogue generator draws from.
+"""Sentence frames the dialogue composes a reply from; the argument itself is in
+:mod:`llmsim.points`.
 
-Slots: ``{topic}`` (the conversation's subject), ``{kw}``/``{kw2}`` (keywords, from the last
-message when there is one), ``{quote}`` (a clause quoted verbatim from the last message) and
-``{persona}`` (the speaker's role from the system prompt).  Sentences are capitalised after
-filling, so a template may start with a slot.
+Slots: ``{topic}`` (the subject, as the speaker would name it), ``{ref}``/``{ref2}`` (a way of
+referring to what the other side said or to a point already made), ``{quote}`` (a clause quoted
+verbatim from the last message), ``{claim}`` (a clause from an aspect) and ``{persona}`` (the
+speaker's role from the system prompt).  Sentences are capitalised after filling, so a frame may
+start with a slot.
+
+Only the closing banks (:data:`CLOSINGS`, :data:`THANKS`, :data:`CLOSING_REPLIES`) may carry a
+closing cue: every other frame must read as a turn that goes on.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+#: How an opening turn names the subject before making its first point.
 OPENERS: Final = (
-    "Let's start with {topic}.",
-    "I'd like to open with a simple question about {topic}: what actually matters most here?",
-    "{topic} is a good place to begin, because it touches on {kw} and {kw2} at once.",
-    "When people talk about {topic}, they usually jump straight to {kw}, so let me start there.",
-    "There is a lot to unpack in {topic}, but the core of it, for me, is {kw}.",
-    "Let me set the scene on {topic} before we get into the details.",
-    "The first thing worth saying about {topic} is that it is rarely as simple as it looks.",
-    "I've been thinking about {topic} a lot lately, especially the part about {kw}.",
-    "To get us going on {topic}, I'll put a position on the table and you can test it.",
-    "Here's my opening thought on {topic}: {kw} deserves more attention than it gets.",
-    "{topic} keeps coming up, and I think the reason is {kw}.",
-    "Before we argue about {topic}, it helps to agree on what {kw} means.",
+    "Let me start with {topic}.",
+    "I'd like to open on {topic}, because it's less simple than it sounds.",
+    "On {topic}, here is where I'd begin.",
+    "{topic} comes up a lot, and I think the usual framing misses something.",
+    "Before we get into the details of {topic}, let me put a position on the table.",
+    "I've been thinking about {topic} lately.",
+    "There's a lot packed into {topic}, so I'll start with one piece of it.",
 )
 
+#: Reactions to the last message, by stance.
 AGREE: Final = (
-    'When you say "{quote}", I think you\'re right.',
-    'I agree with your point that "{quote}".',
-    "You make a fair point about {kw}.",
-    'Yes, "{quote}" is exactly the crux of it.',
-    "That matches what I've seen about {kw}.",
-    "I'm with you on {kw}, and I'd go a step further.",
-    'I like how you put it: "{quote}".',
-    "That's a strong point about {kw}, and it's often missed.",
-    'Agreed. "{quote}" is hard to argue with.',
-    "You're right to bring up {kw} here.",
-    "Good point on {kw} and {kw2}; they really do go together.",
+    "You're right about {ref}.",
+    "I think that's right on {ref}.",
+    "Yes, people underrate {ref}.",
+    "I'm with you on {ref}.",
+    'I like the way you put it: "{quote}".',
+    "That's a fair point about {ref}.",
+    "I'd look at {ref} too.",
 )
-
 DISAGREE: Final = (
-    'I\'m not sure I agree that "{quote}".',
-    "I'd push back a little on {kw}.",
-    'I see it differently. "{quote}" assumes more than the evidence shows.',
-    "I'm less convinced about {kw} than you are.",
-    "That's where I part ways with you: {kw} cuts both ways.",
-    'Respectfully, "{quote}" overstates the case.',
-    "I don't think {kw} carries as much weight as you suggest.",
-    "I'd challenge the idea that {kw} settles the question.",
-    'Hmm, "{quote}" sounds right, but I doubt it holds up in practice.',
-    "I have to disagree on {kw}, at least as you framed it.",
+    "I'm not sure I'd give {ref} that much weight.",
+    "I see {ref} differently.",
+    'I doubt that "{quote}", at least not everywhere.',
+    "I'd push back on {ref}.",
+    "That's where I part ways with you, because {ref} can cut both ways.",
+    'When you say "{quote}", I think that overstates it.',
+    "I'm less convinced than you are about {ref}.",
 )
-
 PARTIAL: Final = (
-    'There\'s something to "{quote}", but it leaves out {kw2}.',
-    "I partly agree on {kw}, though I'd frame it differently.",
-    'You\'re half right: "{quote}" is true, yet {kw2} complicates it.',
-    "I accept the point about {kw}, but not the conclusion you draw from it.",
-    'Fair enough on "{quote}", although I\'d add a caveat about {kw2}.',
-    "On {kw} we agree; on {kw2} I'm still not persuaded.",
-    "That's true as far as it goes, but {kw2} matters too.",
+    "I take {ref} seriously, but it's only half the picture.",
+    'There\'s something to "{quote}", though it leaves a lot out.',
+    "I half agree on {ref}.",
+    "Fair enough on {ref}, up to a point.",
+    "I accept the point about {ref}, if not where you take it.",
 )
 
-PARAPHRASE: Final = (
-    "If I understand you, the heart of it is {kw} versus {kw2}.",
-    "So you're saying {kw} is what drives {kw2}?",
-    "Your argument, as I read it, rests on {kw}.",
-    "In other words, you see {kw} as the deciding factor.",
-    "Let me restate that: {kw} first, and {kw2} follows from it.",
-    "You seem to be treating {kw} as the starting point.",
+#: Answers to the question the last message asked, before the turn's own point.
+ANSWERS: Final = (
+    "To answer your question, I think {claim}.",
+    "On your question: {claim}.",
+    "Good question. I'd say {claim}.",
+    "As for your question, my honest answer is that {claim}.",
 )
 
-DEVELOP: Final = (
-    "Much of {topic} comes down to how we weigh {kw} against {kw2}.",
-    "One thing that often gets overlooked is the role of {kw}.",
-    "In practice, {kw} tends to matter more than people expect.",
-    "Consider what happens to {kw} when {kw2} changes.",
-    "History suggests that {kw} rarely moves on its own.",
-    "The evidence on {kw} is more mixed than it first appears.",
-    "A concrete example helps: think about how {kw} plays out for ordinary people.",
-    "The trade-off between {kw} and {kw2} is where the real disagreement lies.",
-    "If we get {kw} wrong, the rest of {topic} doesn't much matter.",
-    "There's a short-term and a long-term story about {kw}, and they don't always match.",
-    "I'd also separate {kw} from {kw2}; they're easy to conflate.",
-    "Incentives around {kw} explain a lot of what we see.",
-    "The people most affected by {kw} are rarely the ones deciding about it.",
-    "Small changes in {kw} can have outsized effects on {kw2}.",
-    "What worries me is that {kw} is hard to measure well.",
-    "Any serious answer on {topic} has to account for {kw}.",
-    "It's tempting to treat {kw} as a technical question, but it is also a question of values.",
-    "The strongest version of the other side's case rests on {kw2}.",
-    "We should be honest that nobody fully understands {kw} yet.",
-    "Local context matters: {kw} looks very different from place to place.",
-    "The costs of {kw} are visible now, while the benefits of {kw2} arrive later.",
-    "I keep coming back to {kw}, because it connects so much of {topic}.",
-    "Good data on {kw2} would settle more of this than any argument.",
-    "There's a risk of overcorrecting on {kw}.",
-    "The second-order effects of {kw} are where things get interesting.",
-    "A useful test is to ask who benefits from {kw} and who pays for it.",
-    "Framing {topic} as a choice between {kw} and {kw2} may itself be the mistake.",
-    "Whatever we decide about {kw}, it should be reversible if we turn out to be wrong.",
+#: What comes after a reaction and before the new claim, by stance.
+BRIDGES: Final = {
+    "agree": (
+        "And I'd add that",
+        "What I'd add is that",
+        "Building on that,",
+        "It goes further, too:",
+        "There's a related point:",
+    ),
+    "disagree": (
+        "The bigger issue, to me, is that",
+        "What matters more is that",
+        "I'd look at something else first:",
+        "My worry is that",
+    ),
+    "partial": (
+        "The other half is that",
+        "What it leaves out is that",
+        "Where I'd go further is that",
+        "The missing piece is that",
+    ),
+}
+
+#: Lead-ins to a claim, with or without the topic.
+LEADS: Final = (
+    "I think",
+    "My sense is that",
+    "What I keep coming back to is that",
+    "The way I see it,",
+    "In my experience,",
+    "Here's what strikes me:",
+)
+TOPIC_LEADS: Final = (
+    "With {topic},",
+    "When it comes to {topic},",
+    "In the case of {topic},",
+    "For {topic} in particular,",
+)
+
+#: A second claim in the same turn.
+ALSO: Final = (
+    "There's also the fact that",
+    "Another thing:",
+    "On top of that,",
+    "And separately,",
 )
 
 PERSONA: Final = (
-    "Speaking as {persona}, I tend to look at {kw} first.",
-    "From where I sit as {persona}, {kw} is the part that keeps me up at night.",
-    "As {persona}, I've learned to be careful with claims about {kw}.",
-    "In my work as {persona}, {kw} comes up constantly.",
-    "Wearing my hat as {persona}, I'd say {kw2} is underrated.",
+    "As {persona}, I see this up close.",
+    "Speaking as {persona}, that is not an abstract question for me.",
+    "In my work as {persona}, it comes up all the time.",
+    "From where I sit as {persona}, it looks rather different.",
 )
 
+#: Follow-ups that fit any aspect.
 QUESTIONS: Final = (
-    "How do you see {kw} fitting into this?",
-    "What would change your mind about {kw}?",
-    "Do you think {kw2} matters as much as {kw}?",
-    "Where would you draw the line on {kw}?",
-    "What evidence would convince you either way on {kw}?",
-    "Is there a version of {kw} you'd actually support?",
-    "How would you explain {kw} to someone new to {topic}?",
-    "What do you make of the argument about {kw2}?",
-    "Who do you think gains the most from {kw}?",
-    "Would you say the same if {kw2} were different?",
-    "What's the strongest counterexample you can think of?",
-    "Which part of {topic} do you think we're still missing?",
+    "What's your take?",
+    "Do you see it differently?",
+    "Where would you draw the line?",
+    "What am I missing?",
+    "Does that match what you've seen?",
 )
 
 CLOSINGS: Final = (
     "I think we've covered the main ground on {topic}.",
-    "To sum up, we agree on {kw} and still differ on {kw2}.",
+    "To sum up, we agree on {ref} and still differ on {ref2}.",
     "Let's leave it there; this has been a useful conversation about {topic}.",
     "I think that's a good place to wrap up.",
-    "In short, {kw} is where the real question lies, and we've both made our case.",
-    "To sum up: {kw} matters, {kw2} complicates it, and the details decide.",
+    "In short, {ref} is where the real question lies, and we've both made our case.",
+    "To sum up: {ref} matters, {ref2} complicates it, and the details decide.",
 )
 
 #: Sign-offs, after a closing move or in answer to one.
@@ -147,13 +146,8 @@ CLOSING_REPLIES: Final = (
     "Likewise, this was a good exchange.",
     "Thanks, that's a fair summary of where we landed.",
     "Same here; I think we've covered it well.",
-    "Thank you. I'll keep thinking about {kw}.",
+    "Thank you. I'll keep thinking about {ref}.",
 )
-
-ALL_BANKS: Final = (
-    OPENERS, AGREE, DISAGREE, PARTIAL, PARAPHRASE, DEVELOP, PERSONA, QUESTIONS, CLOSINGS, THANKS,
-    CLOSING_REPLIES,
-)  # fmt: skip
 
 #: Words that mark a turn as a closing move (matched lower-cased, as substrings).
 CLOSING_MARKERS: Final = (

@@ -63,6 +63,7 @@ class _Outcome:
     input_tokens: int = 0
     output_tokens: int = 0
     body: dict[str, Any] | None = None
+    planted: str | None = None
 
 
 class SimApp:
@@ -119,7 +120,11 @@ class SimApp:
                     admission=admission,
                 )
             completion = engine.complete(
-                call.prompt, model=call.model, seed=config.seed, pacing=config.pacing
+                call.prompt,
+                model=call.model,
+                seed=config.seed,
+                pacing=config.pacing,
+                defect_rates=config.defects,
             )
             state.limiter.record_output(admission, completion.output_tokens)
             reply = self._render(
@@ -160,6 +165,7 @@ class SimApp:
                 completion = _with_nul(completion)
             reply = provider.answer(call, completion, latency, rid, admission)
             outcome.output_tokens = completion.output_tokens
+            outcome.planted = completion.planted
         if kind == "truncated":
             reply = _truncated(reply)
         if kind == "timeout" and fault is not None and isinstance(reply, Response | Stream):
@@ -194,17 +200,19 @@ class SimApp:
             output_tokens=outcome.output_tokens,
             stream=outcome.stream,
             body=outcome.body,
+            planted=outcome.planted,
         )
         level = logging.WARNING if status == 404 else logging.INFO
         log.log(
             level,
-            "%s %s model=%s status=%s fault=%s limited=%s in=%d out=%d stream=%s id=%s",
+            "%s %s model=%s status=%s fault=%s limited=%s planted=%s in=%d out=%d stream=%s id=%s",
             outcome.provider,
             outcome.endpoint,
             outcome.model or "-",
             status if status is not None else "reset",
             outcome.fault or "-",
             outcome.limited or "-",
+            outcome.planted or "-",
             outcome.input_tokens,
             outcome.output_tokens,
             outcome.stream,

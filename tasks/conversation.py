@@ -30,7 +30,9 @@ from chimera.conversation.turns import (
 from chimera.decisions import RetryLLM, RetryPlumbing, RetryWait
 from chimera.errors import LockNotAcquired, ServiceUnavailable
 from chimera.events.ids import finalize_task_id, turn_task_id
+from chimera.quality.judge import to_judge
 from tasks.handoff import send_handoff
+from tasks.judge import send_judge
 from tasks.policy import counted_run, llm_task_retry, plumbing_retry
 from tasks.runtime import runtime
 
@@ -119,6 +121,11 @@ def finalize(self: Task, conversation_id: str) -> None:
     hand_off_admitted(self, release(rt.conversations, conversation_id))
     if event_id is not None:
         send_handoff(self.app, "analysis", event_id)
+    try:  # a sampled, completed conversation goes to the LLM judge (once: its task id)
+        if to_judge(rt.settings, conversation_id, rt.conversations.completed):
+            send_judge(self.app, conversation_id)
+    except ServiceUnavailable as exc:
+        raise plumbing_retry(self, exc) from exc
 
 
 def hand_off_admitted(task: Task, event_ids: tuple[str, ...]) -> None:

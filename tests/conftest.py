@@ -184,8 +184,9 @@ def database(settings: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def db(database: Any) -> Iterator[Any]:
-    """The session engine; every table is emptied after the test."""
+def db(database: Any, settings: Any) -> Iterator[Any]:
+    """The session engine; every table is emptied after the test, and the session's
+    near-duplicate index with them (it indexes those rows)."""
     from sqlalchemy import text
 
     from chimera.db.tables import TABLE_NAMES
@@ -193,6 +194,7 @@ def db(database: Any) -> Iterator[Any]:
     yield database
     with database.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLE_NAMES)} CASCADE"))
+    delete_keys(settings, settings.redis_key("neardup", ""))
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@
 ShareGPT); a file is written to a temporary name beside it and renamed when complete, so a
 failed export never leaves half a file.  The file is created like any other, with the mode
 the umask allows (an operator's umask 077 keeps the transcripts private).  ``score`` rates
-the conversations of any such file (ours or from elsewhere) with the quality model: one
-line per conversation on stdout, a summary and every malformed line on stderr, exit status
-1 if any line was malformed.
+the conversations of any such file (ours or from elsewhere) with the quality model, line by
+line: one line per conversation on stdout (``--json``: one record per non-blank input line,
+errors included), a summary and every malformed line on stderr, exit status 1 if any line
+was malformed or the input holds no line at all.  A line is read only up to
+``CHIMERA_SCORE_MAX_LINE_BYTES``; a line that cannot be scored is that line's error and the
+next is read.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import os
 import secrets
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import click
 
@@ -29,12 +33,15 @@ from chimera.cli.types import FiniteFloatRange
 from chimera.conversation.ending import ending_of
 from chimera.conversation.export import export_conversations
 from chimera.conversation.formats import FORMATS, Format
-from chimera.conversation.parsing import LineError, ParsedConversation, read_jsonl
+from chimera.conversation.parsing import ENDED_REASONS, JsonlReader, LineError, ParsedConversation
+from chimera.conversation.quality import VERSION as V1
 from chimera.conversation.quality import QualityReport, score_conversation
 from chimera.db.engine import make_engine
 from chimera.jobs.export import export_job
+from chimera.quality.lines import inputs_of
+from chimera.quality.score import DEFAULT_MIN_QUALITY, VERSION, QualityV2Report, score_v2
 from chimera.settings import get_settings
-from chimera.untrusted import printable
+from chimera.untrusted import clip, printable
 
 #: The request defaults, for files whose metadata does not say.
 _DEFAULT_MIN_TURNS = 5
@@ -84,6 +91,12 @@ _DEFAULT_MAX_TURNS = 10
     is_flag=True,
     help="With --job: every finished conversation, not only the accepted ones.",
 )
+@click.option(
+    "--include-rejected",
+    is_flag=True,
+    help="Every completed conversation, not only the accepted ones, each with accepted, "
+    "rejection_reasons and duplicate_of in its metadata (with --job: as --all).",
+)
 def export_command(
     fmt: Format,
     min_quality: float | None,
@@ -92,33 +105,49 @@ def export_command(
     out_path: str,
     job_id: str | None,
     include_all: bool,
+    include_rejected: bool,
 ) -> None:
-    """Export completed conversations as JSON lines, one conversation per line.
+    """Export accepted conversations as JSON lines, one conversation per line
+    (--include-rejected: every completed one, with its verdict).
 
-    With --job, a job's dataset: its accepted conversations (--all: every finished one)
-    in --out FILE and its card in FILE's name with .card.md; exit status 1 if any
-    conversation was skipped for another reason than not being accepted.
+    A stored conversation that cannot be written is skipped and counted by its reason on
+    stderr (exit status 1).  With --job, a job's dataset: its accepted conversations
+    (--all: every finished one) in --out FILE and its card in FILE's name with .card.md;
+    exit status 1 if any conversation was skipped for another reason than not being
+    accepted.
     """
     if job_id is not None:
         others = {"--min-quality": min_quality, "--limit": limit, "--since": since}
         given = [name for name, value in others.items() if value is not None]
         if given:
             raise click.UsageError(f"--job cannot be combined with {', '.join(given)}")
-        _export_job(job_id, fmt, out_path, include_all)
+        _export_job(job_id, fmt, out_path, include_all or include_rejected)
         return
     if include_all:
         raise click.UsageError("--all goes with --job")
     settings = get_settings()
+    skipped: dict[str, int] = {}
     with _output(out_path) as out:
         engine = make_engine(settings)
         try:
             count = export_conversations(
-                engine, out, fmt=fmt, min_quality=min_quality, limit=limit, since=since
+                engine,
+                out,
+                fmt=fmt,
+                min_quality=min_quality,
+                limit=limit,
+                since=since,
+                skipped=skipped,
+                include_rejected=include_rejected,
             )
         finally:
             engine.dispose()
     where = "stdout" if out_path == "-" else out_path
     click.echo(f"wrote {count} conversation{_s(count)} ({fmt}) to {where}", err=True)
+    for reason, n in sorted(skipped.items()):
+        click.echo(f"skipped {n} ({reason})", err=True)
+    if skipped:
+        sys.exit(1)
 
 
 def card_path(out_path: str) -> Path:
@@ -202,25 +231,59 @@ def _create_beside(target: Path) -> tuple[int, Path]:
     metavar="FILE",
     help="JSON lines (OpenAI messages or ShareGPT); - for stdin.",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per conversation.")
-def score_command(source: BinaryIO, as_json: bool) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per line: its score or its error."
+)
+@click.option(
+    "--version",
+    "scorer",
+    type=click.Choice([VERSION, V1]),
+    default=VERSION,
+    show_default=True,
+    help=f"The quality model ({V1} for comparison with old rows).",
+)
+@click.option(
+    "--min-quality",
+    type=FiniteFloatRange(min=0, max=1),
+    default=DEFAULT_MIN_QUALITY,
+    show_default=True,
+    help=f"{VERSION}: the score from which a conversation is accepted.",
+)
+def score_command(source: BinaryIO, as_json: bool, scorer: str, min_quality: float) -> None:
     """Score the quality of each conversation in a JSONL file.
 
-    The ending reason comes from each line's metadata; when it is absent it is judged from
-    the transcript's last turns.  Exit status 1 if any line was malformed.
+    With quality.v2 (the default) each line gets its score, ``accepted`` and the reasons,
+    and per-turn defect flags; what a line does not carry (ending, turn range, personas,
+    topic) is neutral.  With quality.v1 the ending reason comes from each line's metadata
+    or, when absent (or one Chimera does not record, with a warning), is judged from the
+    transcript's last turns.  Exit status 1 if any line was malformed, or if the input is
+    empty or blank.
     """
+    reader = JsonlReader(source, get_settings().score_max_line_bytes)
     scores: list[float] = []
     malformed = 0
-    for item in read_jsonl(source):
+    for parsed in reader:
+        item = (
+            _scored(parsed, scorer, min_quality)
+            if isinstance(parsed, ParsedConversation)
+            else parsed
+        )
         if isinstance(item, LineError):
             malformed += 1
             click.echo(printable(str(item)), err=True)
+            if as_json:
+                click.echo(_json({"line": item.line_no, "error": item.message}))
             continue
-        report, ended = _score(item)
-        scores.append(report.score)
-        click.echo(_line(item, report, ended, as_json))
+        for warning in item.warnings:
+            click.echo(printable(f"line {item.conversation.line_no}: warning: {warning}"), err=True)
+        scores.append(item.report.score)
+        click.echo(_line(item, as_json))
     name = getattr(source, "name", "-")
     name = "stdin" if not isinstance(name, str) or name in ("-", "<stdin>") else name
+    if reader.non_blank == 0:
+        what = "is empty" if reader.lines == 0 else "holds only blank lines"
+        click.echo(f"error: no conversations to score: {printable(clip(name))} {what}", err=True)
+        sys.exit(1)
     summary = f"scored {len(scores)} conversation{_s(len(scores))} from {name}"
     if scores:
         mean = sum(scores) / len(scores)
@@ -232,37 +295,115 @@ def score_command(source: BinaryIO, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _score(item: ParsedConversation) -> tuple[QualityReport, str | None]:
-    ended = item.ended_reason
-    if ended is None:
-        decision = ending_of(item.turns)
-        ended = decision.reason if decision else None
+@dataclass(frozen=True)
+class _Scored:
+    """A conversation, its report, how it ended and what was odd about it."""
+
+    conversation: ParsedConversation
+    report: QualityReport | QualityV2Report
+    ended: str | None
+    warnings: list[str]
+
+
+def _scored(item: ParsedConversation, scorer: str, min_quality: float) -> _Scored | LineError:
+    """``item`` scored, or its line's error: no line's failure ends the file."""
+    try:
+        return _score(item, scorer, min_quality)
+    except Exception as exc:  # a line that breaks the scorer is that line's error
+        return LineError(item.line_no, f"cannot be scored: {type(exc).__name__}: {clip(str(exc))}")
+
+
+def _score(item: ParsedConversation, scorer: str, min_quality: float) -> _Scored:
+    # The scoring calls: the scorer is chosen here and nowhere else.
+    if scorer == VERSION:
+        known, warnings = _known_ending(item)
+        inputs = inputs_of(item) | {"ended_reason": known}
+        return _Scored(
+            item, score_v2(item.turns, min_quality=min_quality, **inputs), known, warnings
+        )
+    ended, warnings = _ending(item)
     min_turns = item.turn_limit("min_turns") or _DEFAULT_MIN_TURNS
     max_turns = max(item.turn_limit("max_turns") or _DEFAULT_MAX_TURNS, min_turns)
     report = score_conversation(
         item.turns, ended_reason=ended, min_turns=min_turns, max_turns=max_turns
     )
-    return report, ended
+    return _Scored(item, report, ended, warnings)
 
 
-def _line(item: ParsedConversation, report: QualityReport, ended: str | None, as_json: bool) -> str:
+def _known_ending(item: ParsedConversation) -> tuple[str | None, list[str]]:
+    """The metadata's ``ended_reason`` when it is one Chimera records; None (neutral) when
+    absent, and with a warning naming it when unknown."""
+    given = item.metadata.get("ended_reason")
+    if given is None or (isinstance(given, str) and given in ENDED_REASONS):
+        return given, []
+    return None, [_unknown_ending(given) + "; the ending is not judged"]
+
+
+def _unknown_ending(given: Any) -> str:
+    shown_value = clip(given) if isinstance(given, str) else clip(json.dumps(given))
+    return f"unknown ended_reason {shown_value!r} (known: {', '.join(sorted(ENDED_REASONS))})"
+
+
+def _ending(item: ParsedConversation) -> tuple[str | None, list[str]]:
+    """How the conversation ended: its metadata's ``ended_reason`` when it is one Chimera
+    records, else judged from the transcript (an unknown one with a warning naming it)."""
+    given = item.metadata.get("ended_reason")
+    if isinstance(given, str) and given in ENDED_REASONS:
+        return given, []
+    warnings = []
+    if given is not None:
+        warnings.append(_unknown_ending(given) + "; judged from the transcript")
+    decision = ending_of(item.turns)
+    return (decision.reason if decision else None), warnings
+
+
+def _line(scored: _Scored, as_json: bool) -> str:
+    item, report = scored.conversation, scored.report
     if as_json:
-        return json.dumps(
-            {
-                "line": item.line_no,
-                "id": item.id,
-                "format": item.format,
-                "turns": len(item.turns),
-                "ended_reason": ended,
-                "score": report.score,
-                "breakdown": report.breakdown,
-                "version": report.version,
-            },
-            ensure_ascii=True,  # the id is the file's: escaped, no control reaches a terminal
-        )
+        record: dict[str, Any] = {
+            "line": item.line_no,
+            "id": item.id,
+            "format": item.format,
+            "turns": len(item.turns),
+            "ended_reason": scored.ended,
+            "score": report.score,
+            "breakdown": report.breakdown,
+            "version": report.version,
+        }
+        if isinstance(report, QualityV2Report):
+            record |= {
+                "accepted": report.accepted,
+                "reasons": report.reasons,
+                "language": report.language,
+                "defects": report.defects,
+                "flags": report.flags,
+                "turn_flags": [
+                    {"turn": t.turn_index, "speaker": t.speaker, "flags": t.flags}
+                    for t in report.turns
+                    if t.flags
+                ],
+            }
+        if scored.warnings:
+            record["warnings"] = scored.warnings
+        return _json(record)
     parts = " ".join(f"{k}={v:.2f}" for k, v in report.breakdown.items())
-    label = f"\t{shown(item.id)}" if item.id else ""  # the file's author chose it
+    # The file's author chose the id: clipped, and no control character, tab or line break
+    # reaches the terminal or splits the line.
+    label = f"\t{_one_field(shown(item.id))}" if item.id else ""
+    if isinstance(report, QualityV2Report):
+        verdict = "accepted" if report.accepted else "rejected:" + ",".join(report.reasons)
+        return f"{item.line_no}\t{report.score:.3f}\t{verdict}\t{parts}{label}"
     return f"{item.line_no}\t{report.score:.3f}\t{parts}{label}"
+
+
+def _one_field(text: str) -> str:
+    return text.replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _json(record: dict[str, Any]) -> str:
+    # ASCII: the file's text is escaped, no control character reaches a terminal, and a lone
+    # surrogate (none gets this far) could not break the output's encoding.
+    return json.dumps(record, ensure_ascii=True)
 
 
 def _s(n: int) -> str:

@@ -97,7 +97,11 @@ def _run(settings: Settings, timeout: float) -> bool:
             for line in bundle_lines(run):
                 click.echo(line)
         path, count = demo.export(settings.state_dir / "demo")
-        click.echo(f"\n== exported {count} conversations (OpenAI messages JSONL) to {path} ==")
+        rejected = sum(1 for r in completed if r.accepted is False)
+        click.echo(
+            f"\n== exported {count} accepted conversations (OpenAI messages JSONL) to {path} "
+            f"({rejected} rejected, not exported) =="
+        )
         click.echo(f"\n{progress.line()}")
         _urls(settings)
         return bool(completed) and run is not None and count > 0

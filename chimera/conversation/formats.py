@@ -77,6 +77,9 @@ class ExportedConversation(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: Where a job's conversation came from (``chimera.jobs.export``); None otherwise.
     lineage: dict[str, Any] | None = None
+    #: ``accepted``, ``rejection_reasons``, ``duplicate_of`` (an export that includes
+    #: rejected conversations); None otherwise.
+    verdict: dict[str, Any] | None = None
 
 
 def assistant_speaker(turns: Iterable[TranscriptTurn]) -> str | None:
@@ -124,6 +127,8 @@ def _metadata(record: ExportedConversation, assistant: str | None) -> dict[str, 
         "turns": [t.model_dump(mode="json", include=set(TURN_META_FIELDS)) for t in record.turns],
         "conversation_metadata": record.metadata,
     }
+    if record.verdict is not None:
+        out.update(record.verdict)
     if record.lineage is not None:
         out["lineage"] = record.lineage
     return out

@@ -12,6 +12,11 @@ the file is still read.  That includes lines no one should have written: JSON ne
 deeper than the parser goes, an unpaired surrogate escape (``"\\ud800"``: valid JSON, but
 no text), a number of thousands of digits.  A problem quotes at most
 ``CHIMERA_MAX_QUOTED_CHARS`` of what the line holds (``chimera.untrusted``).
+
+:class:`JsonlReader` reads a binary stream the same way with a bound on each line: it reads
+at most ``max_line_bytes`` (and one byte more) of a line, and a longer line is that line's
+error, passed over in bounded chunks and never held whole.  It counts the lines it read, so
+an empty input (or one of blank lines only) can be told apart from one of bad lines.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, BinaryIO, Final, Literal, get_args
 
 from pydantic import ValidationError
 
+from chimera.conversation.ending import EndReason
 from chimera.conversation.formats import TURN_META_FIELDS, Format
 from chimera.models.participants import Provider
 from chimera.models.transcript import TranscriptTurn
@@ -33,6 +39,10 @@ from chimera.untrusted import clip
 #: every line) is not walked to look for an unpaired one.
 _SURROGATE_HINT = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: The ending reasons a conversation is recorded with (``metadata.ended_reason``).
+ENDED_REASONS: Final = frozenset((*get_args(EndReason), "timeout"))
+#: An over-size line is passed over this many bytes at a time.
+_SKIP_CHUNK_BYTES: Final = 65_536
 #: A ``min_turns``/``max_turns`` above this is no conversation's (and would overflow the
 #: floating point of the length score): read as absent.
 MAX_TURN_LIMIT: Final = 1_000_000
@@ -99,32 +109,97 @@ class MalformedConversation(ValueError):
 def read_jsonl(lines: Iterable[str | bytes]) -> Iterator[ParsedConversation | LineError]:
     """Parse each non-blank line of ``lines`` (1-based numbers), whatever its format."""
     for line_no, raw in enumerate(lines, start=1):
-        try:
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            yield LineError(line_no, f"not UTF-8 (byte {exc.start})")
-            continue
-        text = text.strip().removeprefix("\ufeff")
-        if not text:
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield LineError(line_no, f"invalid JSON: {exc.msg} (column {exc.colno})")
-            continue
-        except ValueError:  # an integer of more digits than Python converts (4300)
-            yield LineError(line_no, "invalid JSON: a number has too many digits")
-            continue
-        except RecursionError:
-            yield LineError(line_no, "invalid JSON: nested too deeply")
-            continue
-        if _SURROGATE_HINT.search(text) and _holds_surrogate(obj):
-            yield LineError(line_no, "holds an unpaired surrogate escape (not Unicode text)")
-            continue
-        try:
-            yield parse_conversation(obj, line_no)
-        except MalformedConversation as exc:
-            yield LineError(line_no, str(exc))
+        item = parse_line(raw, line_no)
+        if item is not None:
+            yield item
+
+
+class JsonlReader:
+    """The conversations of a binary stream, line by line, each line at most
+    ``max_line_bytes`` long (its line break aside); iterate once."""
+
+    def __init__(self, stream: BinaryIO, max_line_bytes: int) -> None:
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, got {max_line_bytes}")
+        self._stream = stream
+        self.max_line_bytes = max_line_bytes
+        #: Lines read so far, blank ones included.
+        self.lines = 0
+        #: Lines read so far that were not blank.
+        self.non_blank = 0
+
+    def __iter__(self) -> Iterator[ParsedConversation | LineError]:
+        limit = self.max_line_bytes
+        while raw := self._stream.readline(limit + 2):  # the line and its "\r\n"
+            self.lines += 1
+            if len(raw) - _break_length(raw) > limit:
+                self.non_blank += 1
+                if raw[-1:] != b"\n":
+                    self._pass_over_rest()
+                yield LineError(
+                    self.lines,
+                    f"longer than the limit of {limit} bytes (CHIMERA_SCORE_MAX_LINE_BYTES);"
+                    " not read",
+                )
+                continue
+            item = parse_line(raw, self.lines)
+            if item is not None:
+                self.non_blank += 1
+                yield item
+
+    def _pass_over_rest(self) -> None:
+        while chunk := self._stream.readline(_SKIP_CHUNK_BYTES):
+            if chunk[-1:] == b"\n":
+                return
+
+
+def _break_length(raw: bytes) -> int:
+    if raw.endswith(b"\r\n"):
+        return 2
+    return 1 if raw.endswith(b"\n") else 0
+
+
+def parse_line(raw: str | bytes, line_no: int) -> ParsedConversation | LineError | None:
+    """One line as a conversation, or the line's error; None for a blank line."""
+    decoded = _decode(raw, line_no)
+    if decoded is _BLANK:
+        return None
+    if isinstance(decoded, LineError):
+        return decoded
+    try:
+        return parse_conversation(decoded, line_no)
+    except MalformedConversation as exc:
+        return LineError(line_no, str(exc))
+
+
+#: What :func:`_decode` returns for a blank line (``None`` is JSON's ``null``).
+_BLANK: Final = object()
+
+
+def _decode(raw: str | bytes, line_no: int) -> Any:
+    """The JSON value of one line, its :class:`LineError`, or ``_BLANK``."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        return LineError(line_no, f"not UTF-8 (byte {exc.start})")
+    text = text.strip().removeprefix("\ufeff")
+    if not text:
+        return _BLANK
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return LineError(line_no, _json_problem(exc))
+    if _SURROGATE_HINT.search(text) and _holds_surrogate(obj):
+        return LineError(line_no, "holds an unpaired surrogate escape (not Unicode text)")
+    return obj
+
+
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
+    return "invalid JSON: a number has too many digits"  # more digits than Python converts
 
 
 def _holds_surrogate(obj: Any) -> bool:

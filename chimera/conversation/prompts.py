@@ -7,7 +7,8 @@ from chimera.conversation.state import ConversationState
 from chimera.events.ids import job_of_event
 from chimera.llm.types import CallMeta, LLMRequest, Message, Role
 
-PROMPT_REF = "conversation.turn.v1"
+#: v2: a job's later passes over its topics ask for another angle (``opener``).
+PROMPT_REF = "conversation.turn.v2"
 
 DEFAULT_PERSONA = (
     "Think for yourself: agree where the others are right, push back where they are not, "
@@ -40,8 +41,18 @@ def system_prompt(state: ConversationState, turn_index: int) -> str:
 
 
 def opener(state: ConversationState) -> str:
+    """The first user message.  A job that cycles its topics (``metadata.job_cycle`` > 0)
+    asks each later pass for another angle, so the same topic and pairing do not make the
+    same conversation again (a near-duplicate, rejected)."""
     first = state.participants[0].speaker
-    return f"The topic is: {state.topic.title}. {first} opens the discussion."
+    text = f"The topic is: {state.topic.title}. {first} opens the discussion."
+    cycle = state.metadata.get("job_cycle")
+    if isinstance(cycle, int) and not isinstance(cycle, bool) and cycle > 0:
+        text += (
+            f" This is discussion number {cycle + 1} on this topic: open with an angle"
+            " other than the most obvious one."
+        )
+    return text
 
 
 def messages_for(state: ConversationState, turn_index: int) -> tuple[Message, ...]:

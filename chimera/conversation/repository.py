@@ -7,6 +7,7 @@ finds it all there or none of it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,10 @@ class StoredConversation:
     turn_count: int
     quality_score: float | None
     quality_breakdown: dict[str, Any] | None
+    #: The verdict of a finished conversation (None before, and for rows without one).
+    accepted: bool | None
+    rejection_reasons: list[str]
+    duplicate_of: str | None
     metadata: dict[str, Any]
     error: str | None
     created_at: datetime
@@ -102,12 +107,24 @@ class ConversationRepository:
 
     @tracing.postgres("conversations.complete", "UPSERT")
     def complete(
-        self, state: ConversationState, *, score: float, breakdown: dict[str, Any]
+        self,
+        state: ConversationState,
+        *,
+        score: float,
+        breakdown: dict[str, Any],
+        accepted: bool | None = None,
+        rejection_reasons: Sequence[str] = (),
+        duplicate_of: str | None = None,
     ) -> None:
+        """The row completed with its score, report and verdict (None: not judged), every
+        turn, and the inbox event done (one transaction; a completed row is left as it is)."""
         values = _row(state, "completed") | {
             "turn_count": len(state.turns),
             "quality_score": score,
             "quality_breakdown": breakdown,
+            "accepted": accepted,
+            "rejection_reasons": list(rejection_reasons),
+            "duplicate_of": duplicate_of,
             "updated_at": func.now(),
             "completed_at": func.now(),
         }
@@ -121,6 +138,9 @@ class ConversationRepository:
                     "turn_count",
                     "quality_score",
                     "quality_breakdown",
+                    "accepted",
+                    "rejection_reasons",
+                    "duplicate_of",
                     "updated_at",
                     "completed_at",
                 )
@@ -173,6 +193,20 @@ class ConversationRepository:
             .values(status="running", error=None, updated_at=func.now())
         )
         self._run(stmt, state.conversation_id)
+
+    def job_min_quality(self, state: ConversationState) -> float | None:
+        """The ``min_quality`` of the job that asked for the conversation, if it has one."""
+        job = job_of_event(state.event_id)
+        if job is None or state.metadata.get("job_id") != job:
+            return None
+        with (
+            database_errors("cannot read a job", conversation_id=state.conversation_id),
+            self._engine.connect() as conn,
+        ):
+            value = conn.execute(
+                select(Job.spec["min_quality"].as_float()).where(Job.id == job)
+            ).scalar_one_or_none()
+        return None if value is None else float(value)
 
     def running_count(self) -> int:
         """Conversations started and not yet completed or failed."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -138,6 +139,12 @@ class Conversation(Base):
     turn_count: Mapped[int] = mapped_column(Integer, server_default="0")
     quality_score: Mapped[float | None] = mapped_column(Float)
     quality_breakdown: Mapped[dict[str, Any] | None]
+    #: The verdict of a finished conversation (null until then, and for rows finished before it).
+    accepted: Mapped[bool | None] = mapped_column(Boolean)
+    #: Why it was rejected: ``low_score``, ``defect:<name>``, ``near_duplicate``.
+    rejection_reasons: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    #: The earlier conversation it nearly repeats (rejected ``near_duplicate``).
+    duplicate_of: Mapped[str | None] = mapped_column(String(64))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
     error: Mapped[str | None] = mapped_column(Text)
     #: The job that asked for it, if any (``chimera/jobs/``).
@@ -262,6 +269,80 @@ class LLMCall(Base):
     latency_ms: Mapped[float] = mapped_column(Float, server_default="0")
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(14, 8), server_default="0")
     attempt: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = _now()
+
+
+#: A judgement's outcome (``chimera/quality/judge.py``); the migration spells them out.
+JUDGEMENT_STATUSES = ("judged", "refused", "failed")
+#: A pairwise check's verdict: the better conversation, a tie, or two orders disagreeing.
+PAIRWISE_VERDICTS = ("a", "b", "tie", "inconsistent")
+
+
+class ConversationJudgement(Base):
+    """The LLM judge's rubric of one conversation (one per conversation and judge model).
+
+    Its cost is in ``llm_calls`` (owner the conversation, task ``judge``), never here.
+    """
+
+    __tablename__ = "conversation_judgements"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", JUDGEMENT_STATUSES), name="status"),
+        CheckConstraint("overall IS NULL OR (overall >= 1 AND overall <= 5)", name="overall"),
+        UniqueConstraint(
+            "conversation_id",
+            "judge_provider",
+            "judge_model",
+            name="uq_conversation_judgements_judge",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The judge's route and model; empty when no judge could be chosen (then refused).
+    judge_provider: Mapped[str] = mapped_column(String(32))
+    judge_model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    prompt_ref: Mapped[str | None] = mapped_column(String(200))
+    rubric: Mapped[dict[str, Any] | None]
+    overall: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+
+
+class ConversationComparison(Base):
+    """One pairwise check by the LLM judge, asked in both orders."""
+
+    __tablename__ = "conversation_comparisons"
+    __table_args__ = (
+        CheckConstraint(_one_of("verdict", PAIRWISE_VERDICTS), name="verdict"),
+        UniqueConstraint(
+            "conversation_a",
+            "conversation_b",
+            "judge_provider",
+            "judge_model",
+            name="uq_conversation_comparisons_pair",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    conversation_a: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    conversation_b: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    judge_provider: Mapped[str] = mapped_column(String(32))
+    judge_model: Mapped[str] = mapped_column(String(200))
+    #: The better one named when asked (A, B) and when asked (B, A), each as ``a``/``b``/``tie``.
+    first: Mapped[str] = mapped_column(String(8))
+    second: Mapped[str] = mapped_column(String(8))
+    verdict: Mapped[str] = mapped_column(String(16))
+    #: With an inconsistent verdict: the position both answers favoured (``first``/``second``).
+    position_bias: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = _now()
 
 

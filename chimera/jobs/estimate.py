@@ -3,8 +3,10 @@
 The model:
 
 - **conversations**: one per topic; with a target, ``ceil(target / yield)``, the yield
-  being that of the finished conversations in the database under the job's quality bar
-  (the latest ``HISTORY_CONVERSATIONS``), or ``DEFAULT_YIELD`` without history;
+  being that of the finished conversations in the database (the latest
+  ``HISTORY_CONVERSATIONS``): completed, accepted by their stored verdict (rows from before
+  verdicts count as accepted) and at or above the job's quality bar if it sets one; or
+  ``DEFAULT_YIELD`` without history;
 - **turns**: ``max_turns`` for the point estimate (conversations end at their limit
   unless they end themselves; measured, the mean of the turn range fell 30 % short), the
   range running from all at ``min_turns`` to all at ``max_turns``;
@@ -48,7 +50,7 @@ DEFAULT_OUTPUT_TOKENS: Final = 80
 HISTORY_MIN_CALLS: Final = 5
 #: Finished conversations the expected yield is read from (the latest).
 HISTORY_CONVERSATIONS: Final = 1_000
-#: Expected yield without history: all accepted without a quality bar, this with one.
+#: Expected yield without history (every conversation gets a verdict, bar or no bar).
 DEFAULT_YIELD: Final = 0.8
 #: How far the range moves the output tokens per turn, either way.
 OUTPUT_SPREAD: Final = 0.25
@@ -256,18 +258,18 @@ def _output_history(
 
 def _expected_yield(engine: Engine | None, min_quality: float | None) -> tuple[float, str]:
     """Accepted / finished over the latest finished conversations, or the default."""
-    default = 1.0 if min_quality is None else DEFAULT_YIELD
+    default = DEFAULT_YIELD
     if engine is None:
         return default, "default"
     c = Conversation
     latest = (
-        select(c.status, c.quality_score)
+        select(c.status, c.quality_score, c.accepted)
         .where(c.status.in_(("completed", "failed")))
         .order_by(c.created_at.desc())
         .limit(HISTORY_CONVERSATIONS)
         .subquery()
     )
-    good = latest.c.status == "completed"
+    good = and_(latest.c.status == "completed", func.coalesce(latest.c.accepted, True))
     if min_quality is not None:
         good = and_(good, latest.c.quality_score >= min_quality)
     with database_errors("cannot read the conversation history"), engine.connect() as conn:

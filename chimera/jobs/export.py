@@ -6,10 +6,17 @@ The job's conversations stream in ``(created_at, id)`` order, one keyset page at
 a job of any size is never held whole.  Each conversation is exported or skipped, and a
 skip is counted by its reason:
 
-- ``below_quality``, ``failed``: not accepted (the job's acceptance filter; ``include_all``
-  exports every finished conversation instead, failed ones included);
+- ``rejected``, ``failed``: not accepted (the verdict finalise stored; ``include_all``
+  exports every finished conversation instead, failed and rejected ones included, each
+  line's ``metadata.lineage`` carrying ``accepted``, ``rejection_reasons`` and
+  ``duplicate_of``);
 - ``not_finished``: still pending or running (the job has not settled);
-- ``unreadable``: its stored form no longer validates (logged).
+- ``unreadable``: its stored form no longer validates, the driver cannot decode it (JSON
+  nested too deeply, a number of too many digits: the rest of its page is still read) or
+  it holds no Unicode text (logged, with the reason).
+
+Whatever text a row holds (line breaks in an id, control characters), each record is one
+line of valid UTF-8 JSON (``chimera.conversation.export.jsonl_line``).
 
 ``ExportReport.incomplete`` names the skips that are not the acceptance filter: the
 command exits 1 when there are any (the file then lacks conversations it should hold).
@@ -26,13 +33,20 @@ from typing import Any, Final, TextIO
 
 from sqlalchemy import Connection, Engine, Row, func, select, tuple_
 
-from chimera.conversation.export import read_turns, record_of
-from chimera.conversation.formats import FORMATS, Format, to_jsonl
+from chimera.conversation.export import (
+    UNREADABLE,
+    UnreadableRow,
+    jsonl_line,
+    read_page,
+    read_turns,
+    record_of,
+)
+from chimera.conversation.formats import FORMATS, Format
 from chimera.db.errors import database_errors
 from chimera.db.tables import Conversation, LLMCall
 from chimera.errors import NotFound
 from chimera.jobs.card import CardHeader, CardStats, render
-from chimera.jobs.figures import BELOW_QUALITY, FAILED
+from chimera.jobs.figures import FAILED
 from chimera.jobs.repository import JobRepository, StoredJob
 
 log = logging.getLogger(__name__)
@@ -40,9 +54,10 @@ log = logging.getLogger(__name__)
 #: Conversations fetched per round trip.
 PAGE_SIZE: Final = 200
 NOT_FINISHED: Final = "not_finished"
-UNREADABLE: Final = "unreadable"
+#: A completed conversation that was not accepted (its reasons are in the job's figures).
+REJECTED: Final = "rejected"
 #: Skips that are the acceptance filter at work, not a gap in the export.
-ACCEPTANCE_FILTER: Final = frozenset({BELOW_QUALITY, FAILED})
+ACCEPTANCE_FILTER: Final = frozenset({REJECTED, FAILED})
 
 
 @dataclass
@@ -107,12 +122,14 @@ def export_job(
     if job is None:
         raise NotFound(f"no such job: {job_id[:80]!r}")
     report = ExportReport(job, fmt, include_all)
-    min_quality = job.spec.get("min_quality")
     after: tuple[datetime, str] | None = None
     while True:
         rows, turns, calls = _page(engine, job_id, after, page_size)
         for row in rows:
-            reason = _skip_reason(row, min_quality, include_all)
+            if isinstance(row, UnreadableRow):
+                report.skip(UNREADABLE)
+                continue
+            reason = _skip_reason(row, include_all)
             if reason is not None:
                 report.skip(reason)
                 continue
@@ -122,15 +139,15 @@ def export_job(
         after = (rows[-1].created_at, rows[-1].id)
 
 
-def _skip_reason(row: Row[Any], min_quality: float | None, include_all: bool) -> str | None:
+def _skip_reason(row: Row[Any], include_all: bool) -> str | None:
     if row.status not in ("completed", "failed"):
         return NOT_FINISHED
     if include_all:
         return None
     if row.status == "failed":
         return FAILED
-    if min_quality is not None and (row.quality_score is None or row.quality_score < min_quality):
-        return BELOW_QUALITY
+    if row.accepted is not True:
+        return REJECTED
     return None
 
 
@@ -144,10 +161,11 @@ def _export_one(
     calls = calls or _Calls(Decimal(0), 0, [])
     lineage = lineage_of(report.job, row, calls)
     record = record_of(row, turns, lineage)
-    if record is None:
+    line = None if record is None else jsonl_line(record, report.fmt)  # type: ignore[arg-type]
+    if line is None:
         report.skip(UNREADABLE)
         return
-    out.write(to_jsonl(record, report.fmt) + "\n")  # type: ignore[arg-type]
+    out.write(line)
     report.written += 1
     report.stats.add(
         turns=turns,
@@ -163,16 +181,15 @@ def lineage_of(job: StoredJob, row: Row[Any], calls: _Calls) -> dict[str, Any]:
     """Where one exported conversation came from (``metadata.lineage``)."""
     meta = row.metadata if isinstance(row.metadata, dict) else {}
     participants = [p for p in row.participants or () if isinstance(p, dict)]
-    min_quality = job.spec.get("min_quality")
-    accepted = row.status == "completed" and (
-        min_quality is None or (row.quality_score is not None and row.quality_score >= min_quality)
-    )
+    reasons = row.rejection_reasons if isinstance(row.rejection_reasons, list) else []
     out: dict[str, Any] = {
         "job_id": job.id,
         "job_name": job.name,
         "conversation_id": row.id,
         "status": row.status,
-        "accepted": accepted,
+        "accepted": row.status == "completed" and row.accepted is True,
+        "rejection_reasons": [str(r) for r in reasons],
+        "duplicate_of": row.duplicate_of,
         "models": [f"{p.get('provider')}/{p.get('model')}" for p in participants],
         "personas": [p.get("persona") for p in participants],
         "prompt_versions": calls.prompt_versions,
@@ -188,7 +205,7 @@ def lineage_of(job: StoredJob, row: Row[Any], calls: _Calls) -> dict[str, Any]:
 
 def _page(
     engine: Engine, job_id: str, after: tuple[datetime, str] | None, size: int
-) -> tuple[Sequence[Row[Any]], dict[str, list[dict[str, Any]]], dict[str, _Calls]]:
+) -> tuple[Sequence[Row[Any] | UnreadableRow], dict[str, list[dict[str, Any]]], dict[str, _Calls]]:
     c = Conversation
     query = select(c.__table__).where(c.job_id == job_id)
     if after is not None:
@@ -198,8 +215,8 @@ def _page(
         database_errors("cannot read a job's conversations", job_id=job_id),
         engine.connect() as conn,
     ):
-        rows = conn.execute(query).all()
-        ids = [r.id for r in rows]
+        rows = read_page(conn, query)
+        ids = [r.id for r in rows if not isinstance(r, UnreadableRow)]
         return rows, read_turns(conn, ids), _calls(conn, ids)
 
 

@@ -1,5 +1,12 @@
 """A job's figures, derived from its conversations and their LLM calls (never kept twice).
 
+A completed conversation is accepted when finalise said so (``conversations.accepted``,
+``chimera.conversation.closing``); ``yield`` is accepted over finished.  ``rejected``
+counts finished conversations not accepted by reason: each reason a completed one was
+rejected for (``low_score``, ``defect:<name>``, ``near_duplicate``; ``no_verdict`` for
+one finished before verdicts were stored), ``failed``, and the dead-letter reasons below.
+A conversation rejected for two reasons counts under both.
+
 An event of the job dead-lettered before its conversation row was written (refused at
 start) has no row: it is read from the ``events`` inbox, where the job's event ids
 (``job_event_id``; the topic queue's job: every ``topics:`` event) are, and counted
@@ -18,10 +25,12 @@ from chimera.db.tables import Conversation, Event, EventStatus, Job, LLMCall
 from chimera.errors import ChimeraError, Unrecoverable
 from chimera.events.ids import JOB_EVENT_SEPARATOR, TOPIC_EVENT_PREFIX, TOPIC_QUEUE_JOB
 from chimera.jobs.progress import RATE_WINDOW_S, eta_s, rate_per_min
+from chimera.quality.judge_agreement import JudgeFigures, judge_figures
 
-#: Why a finished conversation was not accepted.
-BELOW_QUALITY = "below_quality"
+#: Why a finished conversation was not accepted, besides the reasons its verdict names.
 FAILED = "failed"
+#: A completed conversation without a verdict (finished before verdicts were stored).
+NO_VERDICT = "no_verdict"
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class Figures:
     accepted_per_min: float | None = None
     #: Seconds until the target at that rate (0 once reached; None without a target).
     eta_s: float | None = None
+    #: The LLM judge's figures (None: none of the job's conversations was put to it).
+    judge: JudgeFigures | None = None
 
     @property
     def finished(self) -> int:
@@ -76,14 +87,15 @@ class Figures:
             "yield": self.yield_,
             "accepted_per_min": self.accepted_per_min,
             "eta_s": self.eta_s,
+            "judge": None if self.judge is None else self.judge.as_dict(),
         }
 
 
-def figures(conn: Connection, job_id: str, min_quality: float | None) -> Figures:
+def figures(conn: Connection, job_id: str) -> Figures:
     """The figures of ``job_id`` (read in ``conn``'s transaction)."""
     c = Conversation
     completed = c.status == "completed"
-    good = completed if min_quality is None else and_(completed, c.quality_score >= min_quality)
+    good = and_(completed, c.accepted.is_(True))
 
     def count(cond: Any) -> Any:
         return func.count(case((cond, literal(1))))
@@ -110,7 +122,9 @@ def figures(conn: Connection, job_id: str, min_quality: float | None) -> Figures
             LLMCall.owner_id.in_(select(c.id).where(c.job_id == job_id)),
         )
     ).one()
-    rejected = {k: v for k, v in ((BELOW_QUALITY, done - accepted), (FAILED, failed)) if v}
+    rejected = rejection_reasons(conn, job_id)
+    if failed:
+        rejected[FAILED] = rejected.get(FAILED, 0) + failed
     dead = dead_lettered_without_row(conn, job_id)
     for reason, n in dead.items():
         rejected[reason] = rejected.get(reason, 0) + n
@@ -128,7 +142,31 @@ def figures(conn: Connection, job_id: str, min_quality: float | None) -> Figures
         llm_calls=int(calls[3]),
         accepted_per_min=per_min,
         eta_s=eta_s(accepted, target, per_min),
+        judge=judge_figures(conn, job_id),
     )
+
+
+def rejection_reasons(conn: Connection, job_id: str) -> dict[str, int]:
+    """The job's completed conversations not accepted, by each reason they were rejected
+    for (``no_verdict``: finished before verdicts were stored)."""
+    c = Conversation
+    reason = func.jsonb_array_elements_text(c.rejection_reasons).table_valued("value")
+    rows = conn.execute(
+        select(reason.c.value, func.count())
+        .select_from(c)
+        .join(reason, literal(True))
+        .where(c.job_id == job_id, c.status == "completed", c.accepted.is_(False))
+        .group_by(reason.c.value)
+    ).all()
+    out = {str(name): int(n) for name, n in rows}
+    unjudged = conn.execute(
+        select(func.count()).where(
+            c.job_id == job_id, c.status == "completed", c.accepted.is_(None)
+        )
+    ).scalar_one()
+    if unjudged:
+        out[NO_VERDICT] = int(unjudged)
+    return out
 
 
 def _rate(conn: Connection, job_id: str, good: Any) -> tuple[float | None, int | None]:

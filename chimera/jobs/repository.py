@@ -216,6 +216,5 @@ class JobRepository:
 
 
 def _stored(conn: Any, row: Any) -> StoredJob:
-    min_quality = row["spec"].get("min_quality")
     names = {f.name for f in fields(StoredJob)} - {"figures"}
-    return StoredJob(**{k: row[k] for k in names}, figures=figures(conn, row["id"], min_quality))
+    return StoredJob(**{k: row[k] for k in names}, figures=figures(conn, row["id"]))

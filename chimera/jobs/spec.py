@@ -32,7 +32,7 @@ class JobSpec(BaseModel):
     target: int | None = Field(default=None, ge=1, le=10_000_000)
     #: Calls stop when spent + reserved would pass it (`chimera/jobs/budget.py`).
     budget_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    #: A completed conversation counts as accepted from this quality score up.
+    #: The quality score a conversation must reach to be accepted (finalise's threshold).
     min_quality: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     priority: int = Field(default=0, ge=-1000, le=1000)
 

@@ -121,6 +121,13 @@ class ConversationCompleted(OutputEvent):
     transcript: tuple[TranscriptTurn, ...]
     quality_score: float | None = Field(default=None, ge=0, le=1)
     quality: dict[str, Any] = Field(default_factory=dict)
+    #: The scorer that wrote ``quality_score`` and ``quality`` (``quality.v2``).
+    quality_version: str | None = None
+    #: Kept for a dataset, or rejected for ``rejection_reasons`` (None: not judged).
+    accepted: bool | None = None
+    rejection_reasons: tuple[str, ...] = ()
+    #: The earlier conversation this one nearly repeats (rejected ``near_duplicate``).
+    duplicate_of: str | None = None
     ended_reason: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 

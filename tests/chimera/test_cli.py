@@ -37,7 +37,7 @@ def test_help_lists_the_commands() -> None:
 def test_db_upgrade_creates_a_missing_database_with_the_five_tables(scratch_db_url: str) -> None:
     result = chimera("db", "upgrade", env={"DATABASE_URL": scratch_db_url})
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0004" in result.stdout
+    assert "database at revision 0006" in result.stdout  # the newest migration
     engine = create_engine(scratch_db_url.replace("postgresql://", "postgresql+psycopg2://"))
     try:
         tables = set(inspect(engine).get_table_names())
@@ -45,7 +45,7 @@ def test_db_upgrade_creates_a_missing_database_with_the_five_tables(scratch_db_u
         engine.dispose()
     assert {"events", "conversations", "conversation_turns", "analysis_runs", "llm_calls"} <= tables
     current = chimera("db", "current", env={"DATABASE_URL": scratch_db_url})
-    assert current.stdout.strip() == "0004 (head is 0004)"
+    assert current.stdout.strip() == "0006 (head is 0006)"
     down = chimera("db", "downgrade", "base", env={"DATABASE_URL": scratch_db_url})
     assert down.returncode == 0 and "revision base" in down.stdout
 

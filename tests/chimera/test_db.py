@@ -29,6 +29,8 @@ TABLES = {
     "llm_calls",
     "jobs",
     "job_topics",
+    "conversation_judgements",
+    "conversation_comparisons",
 }
 
 

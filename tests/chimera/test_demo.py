@@ -26,14 +26,18 @@ def test_the_demo_runs_sample_work_through_kafka_and_shows_the_results(
     assert f"analyses {len(texts) + 1}/{len(texts) + 1}" in out
     table = out.split("== conversations ==")[1].split("==")[0].strip().splitlines()
     assert len(table) == 1 + len(topics) and all(row.endswith("completed") for row in table[1:])
+    accepted = sum(1 for row in table[1:] if "  accepted  " in row)
+    rejected = sum(1 for row in table[1:] if "  rejected: " in row)
+    assert accepted + rejected == len(topics) and accepted > 0
     transcript = out.split("== transcript of")[1].split("\n==")[0]
     assert "[0] Claude (claude-sonnet-5-5):" in transcript and "[1] Gemini" in transcript
     assert "statuses: summary ok, argument ok" in out
-    exported = Path(out.split("(OpenAI messages JSONL) to ")[1].split(" ==")[0])
+    exported = Path(out.split("(OpenAI messages JSONL) to ")[1].split(" (")[0])
+    assert f"({rejected} rejected, not exported)" in out
     if not exported.is_absolute():
         exported = Path(__file__).resolve().parents[2] / exported
     lines = exported.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(topics)
+    assert len(lines) == accepted
     assert all(json.loads(line)["messages"] for line in lines)
     assert f"http://127.0.0.1:{env['CHIMERA_HTTP_PORT']}/metrics" in out
     assert recorded_pids(Path(env["CHIMERA_STATE_DIR"])) == {}  # the stack was stopped

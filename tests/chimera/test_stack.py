@@ -16,9 +16,10 @@ from typing import Any
 import psutil
 import pytest
 
+from chimera.defaults import STACK_METRICS_PORTS
 from tests.chimera.test_cli import chimera
 from tests.conftest import delete_keys
-from tests.helpers import ANY_ADDRESS, free_port, http_get
+from tests.helpers import ANY_ADDRESS, free_port, free_port_block, http_get
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def stack_env(
         "CHIMERA_HTTP_PORT": str(free_port()),
         "CHIMERA_FLOWER_PORT": str(free_port()),
         # The worker's own /metrics here, the bridge's on the next port.
-        "CHIMERA_METRICS_PORT": str(free_port()),
+        "CHIMERA_METRICS_PORT": str(free_port_block(len(STACK_METRICS_PORTS))),
         # No provider configured: the stack must run its own simulator.
         "ANTHROPIC_BASE_URL": "",
         "GOOGLE_GEMINI_BASE_URL": "",

@@ -92,7 +92,7 @@ def test_calls_and_counts_match_the_calls_made(sim: Simulator) -> None:
     first = log["calls"][0]
     assert set(first) == {
         "id", "ts", "provider", "model", "endpoint", "status", "fault", "limited",
-        "input_tokens", "output_tokens", "stream", "request_id", "body",
+        "input_tokens", "output_tokens", "stream", "request_id", "body", "planted",
     }  # fmt: skip
     assert first["body"] is None  # kept only with record_bodies
     assert (first["endpoint"], first["status"], first["fault"]) == (

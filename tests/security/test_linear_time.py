@@ -3,27 +3,27 @@
 Every path that reads text an event's author (or a file's) chose is fed the shapes that
 make a pattern backtrack or a loop read again what it has read: long runs of one
 character, ``key=`` or ``a://b:`` repeated, ``a.`` a megabyte long, nesting a thousand
-deep, single tokens of a megabyte, unpaired surrogates.  Each must finish within
-``BOUND_S``, which no linear implementation comes near and the ones these replaced
-needed minutes or hours for (the credential masking took 2 s for 32,000 characters of
-``a.``; the ending detector 4 minutes for 80,000 spaces).  What comes out is checked
-too: credentials are still masked, errors still name the field at fault and quote it
-short, and ``chimera score`` reports a bad line and scores the rest.
+deep, single tokens of a megabyte, unpaired surrogates.  Each is read at a size n and at
+4n, and the larger must cost about 4 times the CPU, not the 16 times of a quadratic path
+(``tests/linear.py``; the ones these replaced needed minutes or hours for a megabyte: the
+credential masking took 2 s for 32,000 characters of ``a.``, the ending detector 4 minutes
+for 80,000 spaces).  What comes out of the larger is checked too: credentials are still
+masked, errors still name the field at fault and quote it short, and ``chimera score``
+reports a bad line and scores the rest.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -31,8 +31,8 @@ from pydantic import SecretStr
 from chimera import defaults as d
 from chimera.cli.data import score_command
 from chimera.codec import LISTED_ERRORS, parse_json_object, validate_event
-from chimera.conversation.ending import ending_of, is_closing
-from chimera.conversation.quality import score_conversation
+from chimera.conversation.ending import EndDecision, ending_of, is_closing
+from chimera.conversation.quality import QualityReport, score_conversation
 from chimera.conversation.text import sentences
 from chimera.errors import InputError, InvalidJSON, SchemaInvalid, UndecodableEvent
 from chimera.models import AnalysisTask, ConversationRequest
@@ -40,54 +40,51 @@ from chimera.models.transcript import TranscriptTurn
 from chimera.redaction import MASK, Redactor
 from chimera.settings import Settings
 from chimera.untrusted import quote_limit
+from tests.linear import assert_linear
 
-#: Seconds any one input below may take: generous for linear code on a loaded machine,
-#: and a small fraction of what a quadratic path needs for the same input.
-BOUND_S = 5.0
 MIB = 1 << 20
+#: Where n starts growing (until a run takes a measurable CPU time).
+START = 1 << 16
 MARK = "7f3a9c"
 SECRET = f"sk-{MARK}-Zq9"
+#: A new number in each input: no run reuses what a cache kept from an earlier one.
+SALT = itertools.count()
 
 
-@contextmanager
-def within(seconds: float = BOUND_S) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - started
-    assert elapsed < seconds, f"took {elapsed:.1f} s (bound {seconds} s)"
-
-
-def fill(unit: str, size: int = MIB) -> str:
+def fill(unit: str, size: int) -> str:
     """``unit`` repeated to about ``size`` characters."""
     return unit * (size // len(unit))
 
 
 # --- credential masking ------------------------------------------------------------------------
 
-#: About a megabyte each, shaped against one alternative of the credential patterns.
-MASKING_SHAPES = {
-    "a. repeated": "key " + fill("a."),
-    "a- repeated": "key " + fill("a-"),
-    "a+ repeated": "key " + fill("a+"),
-    "a://b: repeated": fill("a://b:"),
-    "a:// then colons": "a://" + ":" * MIB,
-    "a://b: then a long password": "a://b:" + "c" * MIB,
-    "key= repeated": fill("key="),
-    "?key= repeated": fill("?key="),
-    "x-api-key: repeated": fill("x-api-key:"),
-    "authorization then spaces": "authorization" + " " * MIB + "x",
-    "bearer repeated": fill("bearer "),
-    "bearer and a megabyte token": "bearer " + "Ab" * (MIB // 2),
-    "one long word": "token " + "x" * MIB,
-    "a run of spaces": "pass" + " " * MIB + "x",
+#: n characters each, shaped against one alternative of the credential patterns.
+MASKING_SHAPES: dict[str, Callable[[int], str]] = {
+    "a. repeated": lambda n: "key " + fill("a.", n),
+    "a- repeated": lambda n: "key " + fill("a-", n),
+    "a+ repeated": lambda n: "key " + fill("a+", n),
+    "a://b: repeated": lambda n: fill("a://b:", n),
+    "a:// then colons": lambda n: "a://" + ":" * n,
+    "a://b: then a long password": lambda n: "a://b:" + "c" * n,
+    "key= repeated": lambda n: fill("key=", n),
+    "?key= repeated": lambda n: fill("?key=", n),
+    "x-api-key: repeated": lambda n: fill("x-api-key:", n),
+    "authorization then spaces": lambda n: "authorization" + " " * n + "x",
+    "bearer repeated": lambda n: fill("bearer ", n),
+    "bearer and a long token": lambda n: "bearer " + "Ab" * (n // 2),
+    "one long word": lambda n: "token " + "x" * n,
+    "a run of spaces": lambda n: "pass" + " " * n + "x",
 }
 
 
-@pytest.mark.parametrize("text", MASKING_SHAPES.values(), ids=MASKING_SHAPES.keys())
-def test_masking_a_megabyte_shaped_against_it_is_linear(text: str) -> None:
-    redactor = Redactor([SECRET])
-    with within():
-        out = redactor.redact(f"{text} {SECRET} password=pw-{MARK}")
+@pytest.mark.parametrize("shape", MASKING_SHAPES)
+def test_masking_text_shaped_against_it_is_linear(shape: str) -> None:
+    def prepare(n: int) -> Callable[[], str]:
+        redactor = Redactor([SECRET])
+        text = f"{MASKING_SHAPES[shape](n)} {SECRET} password=pw-{MARK}"
+        return lambda: redactor.redact(text)
+
+    out = assert_linear(shape, prepare, start=START, largest=4 * MIB)
     assert MARK not in out
     assert out.endswith(f"{MASK} password={MASK}")
 
@@ -149,21 +146,30 @@ def test_a_message_cut_to_its_bound_keeps_no_fragment_of_a_secret(
 
 
 def test_a_log_line_is_cut_to_its_bound_before_it_is_masked(
-    settings: Settings, service_logs: Callable[[Settings], Callable[[], str]]
+    settings: Settings,
+    service_logs: Callable[[Settings], Callable[[], str]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     bounded = settings.model_copy(
         update={"max_log_message_chars": 1_000, "kafka_sasl_password": SecretStr(SECRET)}
     )
     logged = service_logs(bounded)
     log = logging.getLogger("chimera.test.linear_time")
-    with within():
-        log.warning("rejected %s", "key " + fill("a.", 4 * MIB))
-        # The known secret straddles the bound: the cut must not leave its first half.
-        log.warning("%s%s and more", "x " * 495, SECRET)
-        try:
-            raise ValueError("the traceback is kept whole: " + "t" * 5_000)
-        except ValueError:
-            log.exception("failed on %s", "y" * MIB)
+
+    def prepare(n: int) -> Callable[[], None]:
+        text = "key " + fill("a.", n)
+        return lambda: log.warning("rejected %s", text)
+
+    assert_linear("a log line", prepare, start=START, largest=4 * MIB)
+    logged()
+    caplog.clear()  # what the measuring logged; the lines below are read on their own
+    log.warning("rejected %s", "key " + fill("a.", 4 * MIB))
+    # The known secret straddles the bound: the cut must not leave its first half.
+    log.warning("%s%s and more", "x " * 495, SECRET)
+    try:
+        raise ValueError("the traceback is kept whole: " + "t" * 5_000)
+    except ValueError:
+        log.exception("failed on %s", "y" * MIB)
     text = logged()
     assert MARK not in text and "sk-" not in text
     assert "rejected key …[" in text  # the cut falls before the word it would split
@@ -174,64 +180,74 @@ def test_a_log_line_is_cut_to_its_bound_before_it_is_masked(
 
 # --- the codec --------------------------------------------------------------------------------
 
-LONG_KEY = "k" * (MIB // 2)
+OK_EVENT = {"event_id": "evt-1", "topic": "Should cities ban cars?"}
 
 
-def _events() -> dict[str, tuple[bytes, type[InputError], str]]:
-    """name: (a body of at most MAX_EVENT_BYTES, the error it must raise, what it names)."""
-    ok = {"event_id": "evt-1", "topic": "Should cities ban cars?"}
-    deep = "".join(f'{{"{c}":' for c in ("k" * 300,) * 99) + '"\\ud800"' + "}" * 99
-    return {
-        "a half-megabyte key over a long list": (
-            json.dumps({**ok, LONG_KEY: [0] * 100_000}).encode(),
-            SchemaInvalid,
-            "kkkk",
-        ),
-        "eighty thousand unknown keys": (
-            json.dumps({**ok, **{f"k{i}": 0 for i in range(80_000)}}).encode(),
-            SchemaInvalid,
-            "k0: Extra inputs are not permitted",
-        ),
-        "a megabyte event id": (
-            json.dumps({**ok, "event_id": "e" * (MIB - 100)}).encode(),
-            SchemaInvalid,
-            "event_id",
-        ),
-        "a megabyte of brackets": (b"[" * (MIB // 2) + b"]" * (MIB // 2), InvalidJSON, "nested"),
-        "nesting under the depth limit, long keys and a surrogate": (
-            deep.encode(),
-            UndecodableEvent,
-            "unpaired surrogate",
-        ),
-        "key= a megabyte long as a topic": (
-            json.dumps({**ok, "topic": fill("key=", MIB - 200)}).encode(),
-            SchemaInvalid,
-            "topic",
-        ),
-        "a.a.a. as a key": (
-            json.dumps({**ok, "key " + fill("a.", MIB - 200): 1}).encode(),
-            SchemaInvalid,
-            "key a.a.a.",
-        ),
-    }
+def _deep(n: int) -> str:
+    """Nesting just under the depth limit, keys n/100 long, a lone surrogate at the bottom."""
+    return "".join(f'{{"{c}":' for c in ("k" * (n // 100),) * 99) + '"\\ud800"' + "}" * 99
 
 
-EVENTS = _events()
+#: name: (a body of at most n bytes, the error it must raise, what its message names).
+EVENTS: dict[str, tuple[Callable[[int], bytes], type[InputError], str]] = {
+    "a long key over a long list": (
+        lambda n: json.dumps({**OK_EVENT, "k" * (n // 2): [0] * (n // 11)}).encode(),
+        SchemaInvalid,
+        "kkkk",
+    ),
+    "many unknown keys": (
+        lambda n: json.dumps({**OK_EVENT, **{f"k{i}": 0 for i in range(n // 13)}}).encode(),
+        SchemaInvalid,
+        "k0: Extra inputs are not permitted",
+    ),
+    "a long event id": (
+        lambda n: json.dumps({**OK_EVENT, "event_id": "e" * (n - 100)}).encode(),
+        SchemaInvalid,
+        "event_id",
+    ),
+    "brackets": (lambda n: b"[" * (n // 2) + b"]" * (n // 2), InvalidJSON, "nested"),
+    "nesting under the depth limit, long keys and a surrogate": (
+        lambda n: _deep(n).encode(),
+        UndecodableEvent,
+        "unpaired surrogate",
+    ),
+    "key= as a topic": (
+        lambda n: json.dumps({**OK_EVENT, "topic": fill("key=", n - 200)}).encode(),
+        SchemaInvalid,
+        "topic",
+    ),
+    "a.a.a. as a key": (
+        lambda n: json.dumps({**OK_EVENT, "key " + fill("a.", n - 200): 1}).encode(),
+        SchemaInvalid,
+        "key a.a.a.",
+    ),
+}
 
 
-@pytest.mark.parametrize(("raw", "error", "names"), EVENTS.values(), ids=EVENTS.keys())
-def test_the_codec_refuses_a_costly_megabyte_in_linear_time_and_quotes_it_short(
-    raw: bytes, error: type[InputError], names: str
-) -> None:
-    assert len(raw) <= d.MAX_EVENT_BYTES
-    with within(), pytest.raises(error) as info:
-        validate_event(ConversationRequest, parse_json_object(raw, max_bytes=d.MAX_EVENT_BYTES))
-    message = str(info.value)
+@pytest.mark.parametrize("event", EVENTS)
+def test_the_codec_refuses_a_costly_event_in_linear_time_and_quotes_it_short(event: str) -> None:
+    build, error, names = EVENTS[event]
+
+    def prepare(n: int) -> Callable[[], InputError]:
+        raw = build(n)
+        assert len(raw) <= n
+
+        def run() -> InputError:
+            with pytest.raises(error) as info:
+                obj = parse_json_object(raw, max_bytes=d.MAX_EVENT_BYTES)
+                validate_event(ConversationRequest, obj)
+            return info.value
+
+        return run
+
+    # The larger event is as long as an event may be.
+    refused = assert_linear(event, prepare, start=START, largest=d.MAX_EVENT_BYTES)
+    message = str(refused)
     assert names in message
     # Each listed error quotes a field and a message at most the quote bound long.
     assert len(message) < LISTED_ERRORS * 2 * (quote_limit() + 40) + 500
-    if isinstance(info.value, SchemaInvalid):
-        fields = [e["field"] for e in info.value.errors]
+    if isinstance(refused, SchemaInvalid):
+        fields = [e["field"] for e in refused.errors]
         assert fields and all(len(f) < quote_limit() + 40 for f in fields)
 
 
@@ -247,19 +263,18 @@ def test_every_unknown_key_is_listed_in_the_errors_and_the_message_counts_the_re
 
 # --- the ending and quality detectors ---------------------------------------------------------
 
-QUARTER = MIB // 4
-#: A quarter of a megabyte each (the detectors once needed minutes for a tenth of that).
-TURN_SHAPES = {
-    "a run of spaces": "So" + " " * QUARTER + "then.",
-    "a run of line breaks and spaces": fill(" \n"),
-    "thanks, endlessly": fill("thanks ", QUARTER),
-    "thanks, endlessly, then a question": fill("thanks for the chat ", QUARTER) + "why?",
-    "agreement without a full stop": fill("i agree but not ", QUARTER),
-    "one sentence of cues": fill("great point, good discussion, take care ", QUARTER),
-    "a. repeated": fill("a.", QUARTER),
-    "one token": "x" * QUARTER,
-    "distinct words": " ".join(f"w{i}" for i in range(QUARTER // 7)),
-    "negations and pivots": fill("not but however thanks ", QUARTER) + "?",
+#: n characters each (the detectors once needed minutes for 80,000 spaces).
+TURN_SHAPES: dict[str, Callable[[int], str]] = {
+    "a run of spaces": lambda n: "So" + " " * n + "then.",
+    "a run of line breaks and spaces": lambda n: fill(" \n", n),
+    "thanks, endlessly": lambda n: fill("thanks ", n),
+    "thanks, endlessly, then a question": lambda n: fill("thanks for the chat ", n) + "why?",
+    "agreement without a full stop": lambda n: fill("i agree but not ", n),
+    "one sentence of cues": lambda n: fill("great point, good discussion, take care ", n),
+    "a. repeated": lambda n: fill("a.", n),
+    "one token": lambda n: "x" * n,
+    "distinct words": lambda n: " ".join(f"w{i}" for i in range(n // 7)),
+    "negations and pivots": lambda n: fill("not but however thanks ", n) + "?",
 }
 
 
@@ -277,15 +292,25 @@ def _turns(texts: list[str]) -> list[TranscriptTurn]:
     ]
 
 
-@pytest.mark.parametrize("text", TURN_SHAPES.values(), ids=TURN_SHAPES.keys())
-def test_the_detectors_read_a_hostile_turn_in_linear_time(text: str) -> None:
+@pytest.mark.parametrize("shape", TURN_SHAPES)
+def test_the_detectors_read_a_hostile_turn_in_linear_time(shape: str) -> None:
     goodbye = "Thanks for the conversation, take care!"
-    turns = _turns(["Should cities ban cars? I think so.", text, text[::-1], goodbye])
-    with within():
-        ended = ending_of(turns)
-        report = score_conversation(turns, ended_reason=ended.reason if ended else None)
-        sentences(text)
-        is_closing(text, after_close=True)
+
+    def prepare(n: int) -> Callable[[], tuple[EndDecision | None, QualityReport]]:
+        # The salt keeps the detectors' caches (keyed on the text) from serving a repeat.
+        text = f"{next(SALT)} {TURN_SHAPES[shape](n)}"
+        turns = _turns(["Should cities ban cars? I think so.", text, text[::-1], goodbye])
+
+        def run() -> tuple[EndDecision | None, QualityReport]:
+            ended = ending_of(turns)
+            report = score_conversation(turns, ended_reason=ended.reason if ended else None)
+            sentences(text)
+            is_closing(text, after_close=True)
+            return ended, report
+
+        return run
+
+    ended, report = assert_linear(shape, prepare, start=START, largest=MIB)
     assert ended is not None and ended.reason == "natural_close"  # the goodbye still counts
     assert 0 <= report.score <= 1
 
@@ -308,41 +333,51 @@ def _conversation(content: str, *, turns: int = 2, **extra: Any) -> str:
     return json.dumps({"messages": messages, **extra})
 
 
-SCORE_LINES = [
-    # (line, the error it must be reported with; None: it is scored)
-    (_conversation("Cars make cities loud, and I would ban them downtown."), None),
-    ('{"messages": ' + "[" * 1_000 + "]" * 1_000 + "}", "invalid JSON: nested too deeply"),
-    (_conversation("x" * MIB), None),
-    (_conversation("a lone \ud800 surrogate"), "unpaired surrogate"),
-    (_conversation("fine", id="\udfff"), "unpaired surrogate"),
-    (_conversation("So" + " " * QUARTER + "then."), None),
-    (_conversation(fill("thanks ", QUARTER)), None),
-    ('{"messages": [], "n": ' + "9" * 5_000 + "}", "a number has too many digits"),
-    (
-        json.dumps({"messages": [{"role": "r" * MIB, "content": "x"}]}),
-        "has an unknown role 'rrrr",
-    ),
-    (  # longer than its max_turns, which no float holds
-        _conversation("Fine.", turns=12, id="evil\x1b[2J\u202eid", metadata={"max_turns": 10**400}),
-        None,
-    ),
-    (_conversation("Buses are the answer, and I will take care. Goodbye!"), None),
-]
+def _score_lines(n: int) -> list[tuple[str, str | None]]:
+    """(line, the error it must be reported with; None: it is scored), two lines n long."""
+    salt = next(SALT)  # a line of its own in each run: no cache serves a repeat
+    return [
+        (_conversation(f"Cars make cities loud, and I would ban them downtown ({salt})."), None),
+        ('{"messages": ' + "[" * 1_000 + "]" * 1_000 + "}", "invalid JSON: nested too deeply"),
+        (_conversation(f"{salt} " + "x" * n), None),
+        (_conversation("a lone \ud800 surrogate"), "unpaired surrogate"),
+        (_conversation("fine", id="\udfff"), "unpaired surrogate"),
+        (_conversation(f"{salt} So" + " " * (n // 4) + "then."), None),
+        (_conversation(f"{salt} " + fill("thanks ", n // 4)), None),
+        ('{"messages": [], "n": ' + "9" * 5_000 + "}", "a number has too many digits"),
+        (
+            json.dumps({"messages": [{"role": "r" * n, "content": "x"}]}),
+            "has an unknown role 'rrrr",
+        ),
+        (  # longer than its max_turns, which no float holds
+            _conversation(
+                "Fine.", turns=12, id="evil\x1b[2J\u202eid", metadata={"max_turns": 10**400}
+            ),
+            None,
+        ),
+        (_conversation("Buses are the answer, and I will take care. Goodbye!"), None),
+    ]
 
 
 def test_score_reads_a_hostile_file_line_by_line(tmp_path: Path) -> None:
-    source = tmp_path / "hostile.jsonl"
-    source.write_text("\n".join(line for line, _ in SCORE_LINES) + "\n", encoding="utf-8")
-    with within(3 * BOUND_S):  # a dozen lines, two of them of a megabyte
-        result = CliRunner().invoke(score_command, ["--in", str(source)])
+    files = itertools.count()
+
+    def prepare(n: int) -> Callable[[], tuple[list[tuple[str, str | None]], Result]]:
+        lines = _score_lines(n)
+        source = tmp_path / f"hostile-{next(files)}.jsonl"
+        source.write_text("\n".join(line for line, _ in lines) + "\n", encoding="utf-8")
+        return lambda: (lines, CliRunner().invoke(score_command, ["--in", str(source)]))
+
+    # Two lines of a megabyte in the larger file.
+    score_lines, result = assert_linear("chimera score", prepare, start=START, largest=MIB)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     scored = [line.split("\t") for line in result.stdout.splitlines()]
-    expected = [str(n) for n, (_, error) in enumerate(SCORE_LINES, 1) if error is None]
+    expected = [str(n) for n, (_, error) in enumerate(score_lines, 1) if error is None]
     assert [row[0] for row in scored] == expected
     assert all(0 <= float(row[1]) <= 1 for row in scored)
-    assert scored[-2][3] == "evil\\x1b[2J\\u202eid"  # the file's id, harmless to a terminal
+    assert scored[-2][-1] == "evil\\x1b[2J\\u202eid"  # the file's id, harmless to a terminal
     errors = result.stderr.splitlines()
-    bad = [(n, error) for n, (_, error) in enumerate(SCORE_LINES, 1) if error is not None]
+    bad = [(n, error) for n, (_, error) in enumerate(score_lines, 1) if error is not None]
     assert len(errors) == len(bad) + 1
     for line, (n, error) in zip(errors, bad, strict=False):
         assert line.startswith(f"line {n}: ") and error in line, line

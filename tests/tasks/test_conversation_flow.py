@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from chimera.events.ids import conversation_id
+from chimera.quality.score import QualityV2Report
 from tests.tasks.conftest import Flow
 
 
@@ -21,13 +22,10 @@ def test_a_conversation_runs_to_completion(flow: Flow, sim_calls: Any) -> None:
     assert {t.provider for t in turns} == {"anthropic", "google"}
     assert all(t.content.strip() and t.output_tokens > 0 for t in turns)
     assert 0 < row.quality_score <= 1
-    assert set(row.quality_breakdown["breakdown"]) >= {
-        "length",
-        "diversity",
-        "response_quality",
-        "flow",
-        "completion",
-    }
+    report = QualityV2Report.model_validate(row.quality_breakdown)
+    assert report.version == "quality.v2" and report.score == row.quality_score
+    assert set(report.breakdown) >= {"diversity", "relevance", "uptake", "length", "ending"}
+    assert row.accepted is report.accepted and row.rejection_reasons == report.reasons
     assert flow.event_status(event["event_id"]) == "done"
 
     # One LLM call per turn, accounted.
@@ -39,6 +37,9 @@ def test_a_conversation_runs_to_completion(flow: Flow, sim_calls: Any) -> None:
     (done,) = flow.values(flow.messages(flow.settings.topic_conversation_completed, cid, count=1))
     assert done["event_type"] == "conversation.completed"
     assert done["turn_count"] == len(turns)
+    assert done["quality_version"] == "quality.v2" and done["quality_score"] == row.quality_score
+    assert done["accepted"] is row.accepted
+    assert done["rejection_reasons"] == row.rejection_reasons
     assert [t["content"] for t in done["transcript"]] == [t.content for t in turns]
     responses = flow.values(
         flow.messages(flow.settings.topic_conversation_response, cid, count=len(turns))

@@ -25,6 +25,9 @@ def _conversation(cid: str, status: str, quality: float | None) -> dict[str, Any
         "max_turns": 2,
         "status": status,
         "quality_score": quality,
+        # The verdict finalise stores (here: accepted from 0.5 up).
+        "accepted": None if quality is None else quality >= 0.5,
+        "rejection_reasons": [] if quality is None or quality >= 0.5 else ["low_score"],
         "job_id": "job-live",
     }
 

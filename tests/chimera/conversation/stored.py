@@ -9,6 +9,7 @@ from sqlalchemy import Engine, insert
 
 from chimera.conversation.quality import score_conversation
 from chimera.db.tables import Conversation, ConversationTurn
+from chimera.quality.score import score_v2
 from tests.chimera.conversation import transcripts as tx
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -24,10 +25,29 @@ def add_conversation(
     created_at: datetime = T0,
     ended_reason: str = "natural_close",
     turn_overrides: dict[str, Any] | None = None,
+    version: str = "quality.v2",
+    accepted: bool | None = True,
+    reasons: list[str] | None = None,
+    duplicate_of: str | None = None,
 ) -> float | None:
-    """A conversation row and its turns, stored the way the engine stores them."""
+    """A conversation row and its turns, stored the way the engine stores them.
+
+    ``version`` picks the scorer of the stored report (``quality.v1``: a row stored before
+    ``quality.v2``); a completed one gets the verdict ``accepted`` with ``reasons`` (None
+    for rows finished before verdicts were stored).
+    """
     turns = tx.transcript(texts)
-    report = score_conversation(turns, ended_reason=ended_reason, min_turns=5, max_turns=10)
+    report: Any
+    if version == "quality.v2":
+        report = score_v2(
+            turns,
+            topic="Should cities ban cars?",
+            ended_reason=ended_reason,
+            min_turns=5,
+            max_turns=10,
+        )
+    else:
+        report = score_conversation(turns, ended_reason=ended_reason, min_turns=5, max_turns=10)
     score = report.score if quality is None else quality
     completed = status == "completed"
     with engine.begin() as conn:
@@ -48,6 +68,9 @@ def add_conversation(
                 turn_count=len(turns),
                 quality_score=score if completed else None,
                 quality_breakdown=report.model_dump(mode="json") if completed else None,
+                accepted=accepted if completed else None,
+                rejection_reasons=(reasons or []) if completed else [],
+                duplicate_of=duplicate_of if completed else None,
                 metadata_={"batch": "b-7"},
                 created_at=created_at,
                 completed_at=created_at + timedelta(minutes=1) if completed else None,

@@ -111,11 +111,14 @@ def test_score_reproduces_the_stored_scores(runner: CliRunner, stored: Any, tmp_
     assert set(rows[0]["breakdown"]) == {
         "length",
         "diversity",
-        "response_quality",
-        "flow",
-        "completion",
+        "relevance",
+        "uptake",
+        "progression",
+        "ending",
+        "development",
     }
-    assert rows[0]["version"] == "quality.v1"
+    assert [r["version"] for r in rows] == ["quality.v2"] * 2
+    assert [r["accepted"] for r in rows] == [True, False]
     assert result.stderr.startswith(f"scored 2 conversations from {out}: mean ")
 
 
@@ -141,9 +144,10 @@ def test_score_reports_malformed_lines_and_exits_1(runner: CliRunner, tmp_path: 
     assert result.exit_code == 1
     out = result.stdout.splitlines()
     assert [line.split("\t")[0] for line in out] == ["1", "4"]
-    _, score, parts, *label = out[1].split("\t")
+    _, score, verdict, parts, *label = out[1].split("\t")
     assert 0 <= float(score) <= 1
-    assert parts.startswith("length=1.00 diversity=") and "completion=" in parts
+    assert verdict.startswith("rejected:")  # the off-topic transcript
+    assert parts.startswith("diversity=") and "relevance=" in parts
     assert label == ["x"]
     errors = result.stderr.splitlines()
     assert errors[0].startswith("line 3: invalid JSON")
@@ -152,23 +156,29 @@ def test_score_reports_malformed_lines_and_exits_1(runner: CliRunner, tmp_path: 
     assert errors[2].endswith("; 2 malformed lines")
 
 
-def test_score_infers_how_a_foreign_conversation_ended(runner: CliRunner) -> None:
+def test_a_foreign_conversation_is_scored_on_what_it_carries(runner: CliRunner) -> None:
+    """quality.v2 judges no ending it is not told (neutral); quality.v1 infers it."""
     foreign = to_openai(_record(tx.CARS))
     foreign.pop("metadata")
-    result = runner.invoke(score_command, ["--json"], input=json.dumps(foreign) + "\n")
+    line = json.dumps(foreign) + "\n"
+    result = runner.invoke(score_command, ["--json"], input=line)
     assert result.exit_code == 0, result.output
     (row,) = [json.loads(line) for line in result.stdout.splitlines()]
-    assert row["ended_reason"] == "natural_close"
-    assert row["id"] is None
-    assert row["score"] > 0.9
+    assert (row["ended_reason"], row["id"], row["accepted"]) == (None, None, True)
+    assert "length" not in row["breakdown"]  # no turn range given: not judged
+    assert row["score"] > 0.8
     assert result.stderr.startswith("scored 1 conversation from stdin: mean ")
+    v1 = runner.invoke(score_command, ["--json", "--version", "quality.v1"], input=line)
+    (row,) = [json.loads(line) for line in v1.stdout.splitlines()]
+    assert row["ended_reason"] == "natural_close"
+    assert row["score"] > 0.9
 
 
 def test_score_an_empty_input(runner: CliRunner) -> None:
     result = runner.invoke(score_command, [], input="")
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr == "scored 0 conversations from stdin\n"
+    assert result.stderr == "error: no conversations to score: stdin is empty\n"
 
 
 def test_score_a_missing_file(runner: CliRunner, tmp_path: Path) -> None:

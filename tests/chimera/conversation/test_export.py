@@ -54,13 +54,15 @@ def test_exports_completed_conversations_in_created_then_id_order(stocked: Engin
     assert first.turns == tuple(tx.transcript(tx.CARS))
     assert first.metadata["quality_score"] == 0.7
     assert first.metadata["ended_reason"] == "natural_close"
-    assert first.metadata["quality_version"] == "quality.v1"
+    assert first.metadata["quality_version"] == "quality.v2"
     assert set(first.metadata["quality_breakdown"]) == {
-        "length",
         "diversity",
-        "response_quality",
-        "flow",
-        "completion",
+        "relevance",
+        "uptake",
+        "progression",
+        "ending",
+        "development",
+        "length",
     }
     assert first.metadata["conversation_metadata"] == {"batch": "b-7"}
     assert first.system == "Topic: Should cities ban cars?\n\nA planner."

@@ -51,6 +51,17 @@ def test_the_opener_is_seeded_by_the_topic() -> None:
     )
 
 
+def test_a_jobs_later_pass_over_a_topic_asks_for_another_angle() -> None:
+    first = state_with(TWO, [])
+    again = state_with(TWO, [])
+    again.metadata["job_cycle"] = 2
+    (opening,) = messages_for(first, 0)
+    (later,) = messages_for(again, 0)
+    assert later.content.startswith(opening.content)
+    assert "discussion number 3 on this topic" in later.content
+    assert "discussion number" not in opening.content
+
+
 def test_own_turns_are_assistant_and_others_are_user() -> None:
     state = state_with(
         TWO, [("Ada", "Ban them."), ("Bo", "Too strict."), ("Ada", "Fine, limit them.")]
@@ -84,7 +95,7 @@ def test_the_request_goes_to_the_speakers_model_with_accounting() -> None:
     request = turn_request(state, 1, max_output_tokens=300)
     assert (request.provider, request.model) == ("google", "gemini-3.5-flash")
     assert request.meta.owner_id == "conv-1" and request.meta.step == "1"
-    assert request.meta.prompt_ref == "conversation.turn.v1"
+    assert request.meta.prompt_ref == "conversation.turn.v2"
 
 
 def test_a_participants_sampling_goes_into_its_turns_request() -> None:

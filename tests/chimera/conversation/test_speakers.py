@@ -10,6 +10,7 @@ from sqlalchemy import select
 from chimera.conversation.engine import ConversationEngine
 from chimera.conversation.turns import Finish, Next, attempt_turn, conclude
 from chimera.db.tables import ConversationTurn
+from chimera.quality.score import QualityV2Report
 from tests.chimera.conversation.test_turns import row, started
 
 TWINS = [
@@ -55,5 +56,6 @@ def test_two_participants_of_one_model_see_each_other_as_others(
         in (bodies[3]["system"])
     )
 
-    quality = row(db, cid).quality_breakdown
-    assert quality["breakdown"]["diversity"] == 0.65  # 0 when both spoke as one
+    # quality.v2 reads two speakers too (uptake is measured on replies to another one).
+    report = QualityV2Report.model_validate(row(db, cid).quality_breakdown)
+    assert [t.speaker for t in report.turns] == [t.speaker for t in turns]

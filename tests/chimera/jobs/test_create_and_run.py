@@ -158,7 +158,10 @@ def test_a_small_job_runs_to_completed_with_figures_from_the_rows(
     made = create_job(repo, producer, s, spec, inline_topics(["Cars", "Bikes", "Trains"]))
     run_bridge(s)
     job = _run_to_end(repo, producer, s, made.job.id)
+    for i in range(3):  # call rows are written in batches, a moment after the turns
+        flow.llm_calls(conversation_id(job_event_id(job.id, i)), count=2)
     rows = _database_figures(flow.engine, job.id)
+    job = repo.get(job.id) or job
     fig = job.figures
     assert job.status == "completed" and job.started_at is not None and job.finished_at is not None
     assert sorted(c for c, _ in rows["conversations"]) == sorted(

@@ -118,7 +118,7 @@ def test_export_writes_lineage_and_a_card_equal_to_the_rows(
         assert lin["job_id"] == jid and lin["accepted"] is True and lin["status"] == "completed"
         assert lin["conversation_id"] == line["metadata"]["id"]
         assert Decimal(str(lin["cost_usd"])) == rows["per_conv"][lin["conversation_id"]] > 0
-        assert lin["prompt_versions"] == ["conversation.turn.v1"]
+        assert lin["prompt_versions"] == ["conversation.turn.v2"]
         assert lin["quality_score"] == line["metadata"]["quality_score"]
         assert sorted(lin["models"]) == ["anthropic/claude-sonnet-5-5", "google/gemini-3.5-flash"]
         assert "A careful engineer." in lin["personas"]
@@ -143,34 +143,41 @@ def test_export_writes_lineage_and_a_card_equal_to_the_rows(
     assert f"| USD per accepted conversation | {rows['cost'] / 4:.6f} |" in card
     assert "| yield (accepted / finished) | 1.0000 |" in card
     assert f"| {rows['turns'][0]} / {turn['median']} / {rows['turns'][2]} |" in card
-    assert "| conversation.turn.v1 | 4 |" in card and "| A careful engineer. | 4 |" in card
+    assert "| conversation.turn.v2 | 4 |" in card and "| A careful engineer. | 4 |" in card
     assert f"| {rows['scores'][0]:.4f} | {rows['scores'][1]:.4f} |" in card
 
-    # A quality bar: the conversations under it are the acceptance filter's, exit 0.
+    # Rejected ones (as finalise stores a verdict): the acceptance filter's skips, exit 0.
     best = rows["scores"][-1]
     with flow.engine.begin() as conn:
         conn.execute(
             text(
-                "UPDATE jobs SET spec = spec || jsonb_build_object('min_quality', :q) WHERE id = :j"
+                "UPDATE conversations SET accepted = false, rejection_reasons = '[\"low_score\"]'"
+                " WHERE job_id = :j AND quality_score < :q"
             ),
             {"q": best, "j": jid},
         )
     below = _one(
         flow.engine,
-        "SELECT count(*) FROM conversations WHERE job_id = :j AND quality_score < :q",
+        "SELECT count(*) FROM conversations WHERE job_id = :j AND NOT accepted",
         j=jid,
-        q=best,
     )[0]
     assert below >= 1
     bar = chimera("export", "--job", jid, "--out", str(out), env=env)
     assert bar.returncode == 0, bar.stderr
-    assert f"skipped {below} (below_quality)" in bar.stderr
+    assert f"skipped {below} (rejected)" in bar.stderr
     assert len(out.read_text().splitlines()) == 4 - below
     every = chimera(
         "export", "--job", jid, "--all", "--format", "sharegpt", "--out", str(out), env=env
     )
     assert every.returncode == 0 and len(out.read_text().splitlines()) == 4
-    assert f"| rejected (below_quality) | {below} |" in (tmp_path / "set.card.md").read_text()
+    lineage = [json.loads(x)["metadata"]["lineage"] for x in out.read_text().splitlines()]
+    assert (
+        sorted(lin["rejection_reasons"] for lin in lineage if not lin["accepted"])
+        == [["low_score"]] * below
+    )
+    card = (tmp_path / "set.card.md").read_text()
+    assert f"| rejected (low_score) | {below} |" in card
+    assert f"| yield (accepted / finished) | {(4 - below) / 4:.4f} |" in card
 
     # A conversation still running: the export is incomplete, exit 1.
     with flow.engine.begin() as conn:

@@ -69,13 +69,13 @@ def test_the_progress_line() -> None:
             "yield": 0.8,
             "accepted_per_min": 2.5,
             "eta_s": 240.0,
-            "rejected": {"failed": 1, "below_quality": 2},
+            "rejected": {"failed": 1, "low_score": 2, "near_duplicate": 1},
         },
     }
     assert line(job) == (
         "running | [##########----------] accepted 10/20 | rate 2.50/min | eta 4m00s"
         " | spent $1.2500/$5.00 | yield 0.80 | running 2"
-        " | rejected below_quality=2,failed=1"
+        " | rejected failed=1,low_score=2,near_duplicate=1"
     )
 
 
