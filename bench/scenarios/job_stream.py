@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import start_process
+from bench.common import PROJECT_ROOT, start_process
 from bench.results import Outcome, Target, paired
 from bench.stack import Stack
 
@@ -44,11 +44,16 @@ def _create(stack: Stack, path: Path, n: int, logs: Path) -> tuple[float, float]
 
     name = f"bench-stream-{n}-{secrets.token_hex(3)}"
     out = logs / f"jobs-create-{name}.log"
-    argv = [sys.executable, "-m", "chimera", "jobs", "create", "--name", name]
+    peak = logs / f"jobs-create-{name}.peak"
+    # bench.peak: python -m chimera, writing its own peak RSS (see its docstring).
+    argv = [sys.executable, "-m", "bench.peak", "jobs", "create", "--name", name]
     argv += ["--topics", str(path), "--turns", "6"]
+    env = stack.env | {"CHIMERA_JOBS_FEED_BATCH": "1", "CHIMERA_BENCH_PEAK_FILE": str(peak)}
+    paths = [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     t0 = time.monotonic()
-    proc = start_process(argv, stack.env | {"CHIMERA_JOBS_FEED_BATCH": "1"}, out)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = start_process(argv, env, out)
+    _, status, _ = os.wait4(proc.pid, 0)
     elapsed = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     lines = out.read_text().splitlines()
@@ -60,7 +65,7 @@ def _create(stack: Stack, path: Path, n: int, logs: Path) -> tuple[float, float]
         stored = int(conn.execute(query, {"id": job_id}).scalar_one())
     if stored != n:
         raise RuntimeError(f"job {job_id} stored {stored} of {n} topics")
-    return usage.ru_maxrss / 1024, elapsed  # ru_maxrss is in KiB on Linux
+    return int(peak.read_text()) / 1024, elapsed  # VmHWM is in KiB
 
 
 def run(stack: Stack, quick: bool) -> Outcome:
