@@ -14,10 +14,24 @@ from chimera.events.reconcile import ReconcileReport, Redrive, Workflow
 from chimera.events.reconcile import reconcile as reconcile_events
 from chimera.jobs.feed import FEED_TASK, feed_all, feed_one
 from chimera.jobs.queue_job import TOPIC_QUEUE_JOB, drains, open_queue_job
+from chimera.rounds import take_round
 from tasks.handoff import send_handoff
 from tasks.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
+
+#: What a round returns when another beat's round of its kind ran just before.
+TAKEN = {"skipped": "round taken"}
+
+
+def _round(task: Task, rt: Runtime, name: str, interval_s: float) -> bool:
+    """Take this round of ``name`` (``chimera/rounds.py``): False when another beat's
+    round ran just before (two beats at once), so this one does nothing.  A round run
+    in-process (``apply()``) rather than delivered by the broker is not gated."""
+    if task.request.is_eager or take_round(rt.redis, rt.settings, name, interval_s):
+        return True
+    log.debug("%s: round taken by another beat, skipped", name)
+    return False
 
 
 @shared_task(name="chimera.topics.drain", bind=True, ignore_result=True, acks_late=False)
@@ -29,6 +43,8 @@ def drain_topics(self: Task) -> dict[str, Any]:
     rt = runtime()
     queue = TopicQueue(rt.redis, rt.settings)
     try:
+        if not _round(self, rt, "topics.drain", rt.settings.topics_drain_interval_s):
+            return dict(TAKEN)
         status = open_queue_job(rt.jobs, rt.settings)
         if not drains(status):
             log.debug("topic queue: not drained, its job %s is %s", TOPIC_QUEUE_JOB, status)
@@ -65,6 +81,8 @@ def feed_jobs(self: Task, job_id: str | None = None) -> dict[str, Any]:
     rt = runtime()
     try:
         if job_id is None:
+            if not _round(self, rt, "jobs.feed", rt.settings.jobs_feed_interval_s):
+                return dict(TAKEN)
             reports = feed_all(rt.jobs, rt.producer, rt.settings, rt.job_control)
         else:
             one = feed_one(rt.jobs, rt.producer, rt.settings, job_id, rt.job_control)
@@ -89,6 +107,12 @@ def reconcile(self: Task) -> dict[str, Any]:
     """Admit waiting conversations (a lost release must not strand the line), then
     re-drive conversation and analysis events stuck between received and done."""
     rt = runtime()
+    try:
+        if not _round(self, rt, "reconcile", rt.settings.reconcile_interval_s):
+            return dict(TAKEN)
+    except ServiceUnavailable as exc:
+        log.warning("reconcile: round skipped, the next one goes on: %s", exc)
+        return {"skipped": str(exc)}
     try:
         admitted = admit_waiting(rt.conversations)
     except ServiceUnavailable as exc:

@@ -239,7 +239,12 @@ def run(stack: Stack, quick: bool) -> Outcome:
         delete_keys(stack.settings, stack.settings.redis_key(part, "*"))
     # As many conversations run at once as there are threads (the others wait in admission's
     # line), so conversations complete while the budget lasts.
-    running = {"CHIMERA_MAX_RUNNING_CONVERSATIONS": str(PROCESSES * THREADS)}
+    # The workers' feed interval is the round this scenario sends the feed at (each round
+    # takes a gate for most of its interval, so one sent sooner would be turned away).
+    running = {
+        "CHIMERA_MAX_RUNNING_CONVERSATIONS": str(PROCESSES * THREADS),
+        "CHIMERA_JOBS_FEED_INTERVAL_S": str(FEED_EVERY_S),
+    }
     workers = stack.workers([THREADS] * PROCESSES, **running)
     bridge = stack.bridge(**running)
     job = _Job(stack, _create(stack, topics, budget))

@@ -16,8 +16,9 @@ acts on it here:
   attempt, until the event has been re-driven ``reconcile_max_attempts`` times, when
   the workflow gives up on it (dead-letters it).
 
-Every action is idempotent (deterministic task ids, state created once), so two
-reconcilers, or one re-running a round, do no harm.
+Every action is idempotent (deterministic task ids, state created once), so a round run
+again does no harm; a second beat's rounds are turned away (``chimera.rounds``), since two
+rounds re-driving the same event would each count an attempt against it.
 """
 
 from __future__ import annotations

