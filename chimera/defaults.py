@@ -68,6 +68,7 @@ DATABASE_URL: Final = "postgresql+psycopg2://postgres@127.0.0.1:5432/chimera"
 DB_POOL_SIZE: Final = 10
 DB_MAX_OVERFLOW: Final = 20
 DB_POOL_TIMEOUT_S: Final = 30
+DB_STATEMENT_TIMEOUT_S: Final = 30.0
 
 # --- Bridge ----------------------------------------------------------------------
 # Pause intake above this many messages in the Celery queue; resume at the low mark.

@@ -144,6 +144,9 @@ class ServiceSettings(BaseSettings):
     """Connections allowed beyond the pool size."""
     db_pool_timeout_s: PositiveFloat = d.DB_POOL_TIMEOUT_S
     """Longest wait for a pooled connection."""
+    db_statement_timeout_s: Annotated[float, Field(ge=1, le=86_400)] = d.DB_STATEMENT_TIMEOUT_S
+    """Longest a statement may run (Postgres `statement_timeout`); a server that answers nothing
+    fails the statement 5 s later, client-side. Either way the error is retryable."""
 
     # --- Derived values -------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""A TCP proxy on ``127.0.0.1`` that can cut, delay or (in subclasses) rewrite traffic.
+"""A TCP proxy on ``127.0.0.1`` that can cut, delay, freeze or (in subclasses) rewrite traffic.
 
 Each accepted connection gets an upstream connection and two pump threads.  A
 subclass sees every chunk through ``client_chunk`` / ``server_chunk`` and may drop
@@ -31,13 +31,16 @@ class Pair:
 
 
 class TcpProxy:
-    """Forwards ``127.0.0.1:port`` to ``upstream_port``; ``cut`` drops and refuses, ``delay`` slows."""
+    """Forwards ``127.0.0.1:port`` to ``upstream_port``; ``cut`` drops and refuses, ``delay`` slows,
+    ``freeze`` holds (a hung server)."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.port = free_port()
         self.delay_s = 0.0
         self._refusing = False
+        self._thawed = threading.Event()
+        self._thawed.set()
         self._lock = threading.Lock()
         self._pairs: set[Pair] = set()
         self._closed = threading.Event()
@@ -61,13 +64,20 @@ class TcpProxy:
         """Hold every chunk this long before passing it on (both directions)."""
         self.delay_s = seconds
 
+    def freeze(self) -> None:
+        """Accept connections and bytes but pass nothing on, either way, until ``restore``:
+        a server that is up and answers nothing.  Held bytes go on when restored."""
+        self._thawed.clear()
+
     def restore(self) -> None:
         self.delay_s = 0.0
+        self._thawed.set()
         with self._lock:
             self._refusing = False
 
     def close(self) -> None:
         self._closed.set()
+        self._thawed.set()
         self.cut()
         self._listener.close()
         self._thread.join(5)
@@ -128,6 +138,7 @@ class TcpProxy:
     ) -> None:
         try:
             while chunk := src.recv(65536):
+                self._thawed.wait()
                 if self.delay_s:
                     time.sleep(self.delay_s)
                 out = hook(pair, chunk)
