@@ -95,6 +95,12 @@ UNACKED_MUTEX_EXPIRE_S: Final = 300
 # Longer than the longest chord, so a late header still finds its group.
 RESULT_EXPIRES_S: Final = 86_400
 WORKER_SOFT_SHUTDOWN_TIMEOUT_S: Final = 30.0
+# A worker whose liveness key is this old is dead: what it held goes back to the queue
+# (tasks/recovery.py).  At least the conversation lease's TTL, so the lease of the turn
+# it was running has expired when the turn comes back.
+WORKER_LIVENESS_TTL_S: Final = 15.0
+# How often each worker looks for dead ones.
+RECOVERY_INTERVAL_S: Final = 5.0
 HEARTBEAT_INTERVAL_S: Final = 30.0
 
 # --- Conversations ---------------------------------------------------------------
@@ -192,5 +198,10 @@ SIM_MS_PER_TOKEN: Final = 2.0
 STATE_DIR: Final = ".chimera"
 STACK_READY_TIMEOUT_S: Final = 60.0
 STACK_STOP_TIMEOUT_S: Final = 20.0
+# The local stack's broker keeps its records in a local S3 server (moto's) on this port,
+# in this bucket; "memory" keeps them in the broker process only.
+KAFKA_STORAGE: Final = "s3"
+KAFKA_S3_PORT: Final = 9095
+KAFKA_S3_BUCKET: Final = "chimera-kafka"
 # A dead-lettered record is replayed at most this many times.
 DLQ_MAX_REPLAYS: Final = 3

@@ -71,3 +71,9 @@ FLEET_SCRAPE_ERRORS = Counter(
     "Failed reads of a shared store for the fleet-wide metrics.",
     ["dependency"],
 )
+
+# --- Worker recovery (tasks.recovery) --------------------------------------------------
+MESSAGES_RESTORED = Counter(
+    "chimera_worker_messages_restored_total",
+    "Messages a dead worker held, put back in the queue by this worker's sweep.",
+)

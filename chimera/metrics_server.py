@@ -15,10 +15,8 @@ serves nothing), a worker or the bridge answers ``GET /metrics`` on
   ``CHIMERA_API_TOKEN`` or ``CHIMERA_METRICS_TOKEN`` is refused at start-up; with
   either set, a scrape must send ``Authorization: Bearer <token>`` (``chimera.bearer``,
   the check the web app's ``/metrics`` uses).
-* **Celery pools.**  The threads, solo and gevent pools run tasks in the worker's one
-  process, which serves them.  Under prefork the figures are in the children and the
-  parent has none to serve: the worker logs a warning and serves nothing
-  (``tasks.app``).
+* **Celery pools.**  The threads and solo pools run tasks in the worker's one process,
+  which serves them; the others are refused at start (``tasks.app``).
 """
 
 from __future__ import annotations

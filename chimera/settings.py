@@ -227,8 +227,9 @@ class Settings(ServiceSettings):
     # --- Celery ---------------------------------------------------------------
     celery_queue: str = Field(d.CELERY_QUEUE, min_length=1)
     """The Celery queue Chimera's tasks go to."""
-    celery_pool: Literal["threads", "prefork", "gevent", "solo"] = d.CELERY_POOL
-    """Worker pool; threads, since LLM calls are I/O-bound (docs/architecture.md)."""
+    celery_pool: Literal["threads", "solo"] = d.CELERY_POOL
+    """Worker pool: threads, since LLM calls are I/O-bound (docs/architecture.md); solo
+    runs one task at a time.  Prefork and gevent are refused (docs/reliability.md)."""
     celery_concurrency: Annotated[int, Field(ge=1, le=1_024)] = d.CELERY_CONCURRENCY
     """Tasks (LLM calls) one worker process keeps in flight."""
     celery_task_events: bool = False
@@ -249,6 +250,10 @@ class Settings(ServiceSettings):
     """How long a stopping worker lets running tasks finish."""
     heartbeat_interval_s: PositiveFloat = d.HEARTBEAT_INTERVAL_S
     """Cadence of beat's canary and the liveness heartbeats."""
+    worker_liveness_ttl_s: Annotated[float, Field(ge=1)] = d.WORKER_LIVENESS_TTL_S
+    """A worker silent this long is dead: its messages go back to the queue at once."""
+    recovery_interval_s: PositiveFloat = d.RECOVERY_INTERVAL_S
+    """How often each worker looks for dead workers' messages."""
 
     # --- Analysis -------------------------------------------------------------
     analysis_provider: Literal["anthropic", "google", "openai"] = d.ANALYSIS_PROVIDER
@@ -343,6 +348,15 @@ class Settings(ServiceSettings):
     """The simulator's time per output token."""
     stack_ready_timeout_s: PositiveFloat = d.STACK_READY_TIMEOUT_S
     """How long `stack up` waits for each component to be ready."""
+
+    # --- Local stack's Kafka broker storage --------------------------------------
+    kafka_storage: Literal["s3", "memory"] = d.KAFKA_STORAGE
+    """Where the local stack's broker keeps records: `s3` (a local S3 server the stack runs; they
+    survive a broker restart) or `memory` (a broker restart loses them). Not used with an
+    external cluster."""
+    kafka_s3_port: Port = d.KAFKA_S3_PORT
+    """Port of the local stack's S3 server (on 127.0.0.1) when `CHIMERA_KAFKA_STORAGE` is
+    `s3`."""
 
     # --- Validators -----------------------------------------------------------
 

@@ -49,6 +49,11 @@ def _relation_problems(s: Settings) -> dict[str, str]:
             "must be at most half of CHIMERA_VISIBILITY_TIMEOUT_S "
             f"({s.visibility_timeout_s}) or a slow task runs twice"
         )
+    if s.worker_liveness_ttl_s < s.conversation_lock_ttl_s:
+        found["worker_liveness_ttl_s"] = (
+            f"must be at least CHIMERA_CONVERSATION_LOCK_TTL_S ({s.conversation_lock_ttl_s}): "
+            "a dead worker's turn comes back only once its lease has expired"
+        )
     if s.bridge_queue_low_water >= s.bridge_queue_high_water:
         found["bridge_queue_low_water"] = (
             f"must be below CHIMERA_BRIDGE_QUEUE_HIGH_WATER ({s.bridge_queue_high_water})"

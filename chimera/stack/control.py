@@ -21,7 +21,7 @@ from chimera.kafka.topics import ensure_topics, list_topics
 from chimera.redaction import redactor_for
 from chimera.redis_client import make_redis
 from chimera.settings import Settings
-from chimera.stack import checks, procs
+from chimera.stack import checks, objectstore, procs
 from chimera.stack import flower as flower_component
 from chimera.stack import web as web_component
 from chimera.stack.starters import (
@@ -29,14 +29,16 @@ from chimera.stack.starters import (
     bridge_beat,
     kafka_address,
     sim_url,
+    uses_s3,
     with_metrics_port,
 )
 
 log = logging.getLogger(__name__)
 
-#: Start order; stopped in reverse.  Flower comes right after the worker, so it
+#: Start order; stopped in reverse.  The S3 server holds the broker's records, so it
+#: starts before and stops after the broker.  Flower comes right after the worker, so it
 #: watches every task from beat's first onwards.
-COMPONENTS = ("sim", "kafka", "worker", "flower", "beat", "bridge", "web")
+COMPONENTS = ("sim", "s3", "kafka", "worker", "flower", "beat", "bridge", "web")
 #: Longer than the worker's soft shutdown, so in-flight tasks can finish.
 STOP_TIMEOUT_S = d.WORKER_SOFT_SHUTDOWN_TIMEOUT_S + 15
 
@@ -92,14 +94,16 @@ def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     started_now: list[str] = []
     for name in COMPONENTS:
-        if name == "sim" and not simulated:
-            providers = ", ".join(settings.configured_providers)
-            echo(f"{'sim':<9} {'not used':<10} {'-':<11} providers: {providers}")
+        unused = _not_used(name, settings, simulated=simulated)
+        if unused is not None:
+            echo(f"{name:<9} {'not used':<10} {'-':<11} {unused}")
             continue
         record = procs.read_record(settings.run_dir, name)
         if record is not None and record.is_alive():
             echo(f"{name:<9} running    pid {record.pid}")
             continue
+        if name == "s3":
+            _stop_broker_on_a_new_store(settings, echo)
         try:
             started = STARTERS[name](settings)
         except ChimeraError:
@@ -107,22 +111,63 @@ def up(settings: Settings, *, echo: Callable[[str], None] = print) -> None:
             down(settings, only=[*started_now, name], echo=lambda _: None)
             raise
         started_now.append(name)
-        if name == "sim":
-            detail = (
-                f"{sim_url(settings)}: no LLM provider is configured, so the simulator "
-                "stands in for anthropic, google and openai"
-            )
-        elif name == "kafka":
-            created = ensure_topics(settings)
-            detail = f"{settings.kafka_bootstrap_servers}, {len(created)} topics created"
-        elif name in ("web", "flower") and started is not None:
-            detail = f"{started.url}, log {settings.log_dir / (name + '.log')}"
-        elif name in ("worker", "bridge") and started is not None:
-            detail = f"metrics {started.url}, log {settings.log_dir / (name + '.log')}"
-        else:
-            detail = f"log {settings.log_dir / (name + '.log')}"
         pid = f"pid {started.pid}" if started else "external"
-        echo(f"{name:<9} started    {pid:<11} {detail}")
+        echo(f"{name:<9} started    {pid:<11} {_started_detail(name, started, settings)}")
+
+
+def _not_used(name: str, settings: Settings, *, simulated: bool) -> str | None:
+    """Why component ``name`` does not run with these settings, or None if it does."""
+    if name == "sim" and not simulated:
+        return f"providers: {', '.join(settings.configured_providers)}"
+    if name == "s3" and not uses_s3(settings):
+        if kafka_address(settings) is None:
+            return "the Kafka cluster is external"
+        return "CHIMERA_KAFKA_STORAGE=memory: a broker restart loses its records"
+    return None
+
+
+def _started_detail(name: str, started: procs.ProcessRecord | None, settings: Settings) -> str:
+    log_path = settings.log_dir / f"{name}.log"
+    if name == "sim":
+        return (
+            f"{sim_url(settings)}: no LLM provider is configured, so the simulator "
+            "stands in for anthropic, google and openai"
+        )
+    if name == "kafka":
+        created = ensure_topics(settings)
+        detail = f"{settings.kafka_bootstrap_servers}, {len(created)} topics created"
+        if started is not None:
+            detail += f", records in {_storage(settings, started.argv)}"
+        return detail
+    if started is None:
+        return f"log {log_path}"
+    where = {
+        "s3": f"{started.url}, bucket {objectstore.BUCKET}, ",
+        "web": f"{started.url}, ",
+        "flower": f"{started.url}, ",
+        "worker": f"metrics {started.url}, ",
+        "bridge": f"metrics {started.url}, ",
+    }
+    return f"{where.get(name, '')}log {log_path}"
+
+
+def _storage(settings: Settings, argv: list[str]) -> str:
+    """Where the broker started with ``argv`` keeps its records."""
+    engine = ""
+    if "--storage-engine" in argv[:-1]:
+        engine = argv[argv.index("--storage-engine") + 1]
+    if engine.startswith("s3://"):
+        return f"S3 bucket {objectstore.BUCKET} at {objectstore.url(settings)}"
+    return "the broker's memory (a broker restart loses them)"
+
+
+def _stop_broker_on_a_new_store(settings: Settings, echo: Callable[[str], None]) -> None:
+    """A broker still running while its S3 server is (re)started would keep serving what
+    the old one held, or memory: stop it, so it starts afresh on the new server."""
+    record = procs.read_record(settings.run_dir, "kafka")
+    if record is not None and record.is_alive():
+        procs.stop(record, run_dir=settings.run_dir, timeout_s=STOP_TIMEOUT_S)
+        echo(f"{'kafka':<9} stopped    to start on the new S3 server (its records are gone)")
 
 
 def down(
@@ -158,6 +203,8 @@ def _statuses(settings: Settings) -> list[ComponentStatus]:
         if name == "sim" and not simulated:
             providers = ", ".join(settings.configured_providers)
             out.append(ComponentStatus("sim", True, "not used", detail=f"providers: {providers}"))
+        elif name == "s3" and (unused := _not_used(name, settings, simulated=simulated)):
+            out.append(ComponentStatus("s3", True, "not used", detail=unused))
         elif name == "kafka" and kafka_address(settings) is None:
             out.append(_dependency("kafka", _kafka_detail, settings, state="external"))
         elif record is None or not record.is_alive():
@@ -189,8 +236,10 @@ def _component(name: str, record: procs.ProcessRecord, settings: Settings) -> Co
             if not checks.http_ok(f"{sim_url(settings)}/_sim/health"):
                 raise StackError(f"the simulator at {sim_url(settings)} does not answer")
             detail = f"{sim_url(settings)} (standing in for every LLM provider)"
+        elif name == "s3":
+            detail = objectstore.detail(settings)
         elif name == "kafka":
-            detail = _kafka_detail(settings)
+            detail = f"{_kafka_detail(settings)}; records in {_storage(settings, record.argv)}"
         elif name == "worker":
             reply = checks.run_canary(settings, timeout_s=5.0)
             detail = f"canary ran on {reply['worker']} in {reply['round_trip_ms']:.0f} ms"

@@ -20,7 +20,7 @@ from chimera.kafka import broker
 from chimera.kafka.topics import list_topics
 from chimera.redis_client import make_redis
 from chimera.settings import Settings, to_env
-from chimera.stack import checks, procs
+from chimera.stack import checks, objectstore, procs
 from chimera.stack import flower as flower_component
 from chimera.stack import web as web_component
 
@@ -35,6 +35,18 @@ def kafka_address(settings: Settings) -> tuple[str, int] | None:
     if len(settings.bootstrap_servers) == 1 and host in LOOPBACK:
         return host, int(port)
     return None
+
+
+def uses_s3(settings: Settings) -> bool:
+    """The stack runs its own broker, keeping records in its own S3 server."""
+    return settings.kafka_storage == "s3" and kafka_address(settings) is not None
+
+
+def broker_storage(settings: Settings) -> tuple[str, dict[str, str]]:
+    """The stack's broker's storage engine URL and the environment it needs."""
+    if settings.kafka_storage == "s3":
+        return broker.s3_storage(objectstore.BUCKET), broker.s3_env(objectstore.url(settings))
+    return broker.MEMORY_STORAGE, {}
 
 
 def sim_url(settings: Settings) -> str:
@@ -133,6 +145,27 @@ def start_sim(settings: Settings) -> procs.ProcessRecord | None:
     return record
 
 
+def start_s3(settings: Settings) -> procs.ProcessRecord | None:
+    """The S3 server the broker keeps its records in, with the broker's bucket created."""
+    if not uses_s3(settings):
+        return None
+    what = "the S3 server of the Kafka broker (CHIMERA_KAFKA_S3_PORT)"
+    checks.ensure_port_free(objectstore.HOST, settings.kafka_s3_port, what)
+    endpoint = objectstore.url(settings)
+    record = procs.spawn(
+        "s3",
+        objectstore.server_argv(settings.kafka_s3_port),
+        run_dir=settings.run_dir,
+        log_path=settings.log_dir / "s3.log",
+        env=child_env(settings),
+        cwd=PROJECT_ROOT,
+        url=endpoint,
+    )
+    _wait(what, lambda: objectstore.is_ready(endpoint), record, settings.stack_ready_timeout_s)
+    objectstore.create_bucket(endpoint)
+    return record
+
+
 def start_kafka(settings: Settings) -> procs.ProcessRecord | None:
     address = kafka_address(settings)
     if address is None:
@@ -140,12 +173,13 @@ def start_kafka(settings: Settings) -> procs.ProcessRecord | None:
         return None
     host, port = address
     checks.ensure_port_free(host, port, "the Kafka broker (KAFKA_BOOTSTRAP_SERVERS)")
+    storage, storage_env = broker_storage(settings)
     record = procs.spawn(
         "kafka",
-        broker.broker_command(host, port),
+        broker.broker_command(host, port, storage),
         run_dir=settings.run_dir,
         log_path=settings.log_dir / "kafka.log",
-        env=broker.broker_env(),
+        env=broker.broker_env(storage_env),
         url=f"{host}:{port}",
     )
     broker.wait_until_ready(settings, settings.stack_ready_timeout_s)
@@ -283,6 +317,7 @@ def start_flower(settings: Settings) -> procs.ProcessRecord:
 
 STARTERS: dict[str, Callable[[Settings], procs.ProcessRecord | None]] = {
     "sim": start_sim,
+    "s3": start_s3,
     "kafka": start_kafka,
     "worker": start_worker,
     "flower": start_flower,

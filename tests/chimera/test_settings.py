@@ -69,7 +69,7 @@ def test_defaults_match_the_seed_service(
         ),
         ("GOOGLE_GEMINI_BASE_URL", "https://proxy", "google_gemini_base_url", "https://proxy"),
         ("OTEL_SERVICE_NAME", "chimera-eu", "otel_service_name", "chimera-eu"),
-        ("CHIMERA_CELERY_POOL", "prefork", "celery_pool", "prefork"),
+        ("CHIMERA_CELERY_POOL", "solo", "celery_pool", "solo"),
         ("CHIMERA_MAX_EVENT_BYTES", "4096", "max_event_bytes", 4096),
     ],
 )
@@ -162,6 +162,11 @@ def test_a_malformed_value_names_the_variable(
             "CHIMERA_TASK_TIME_LIMIT_S: must be at most half",
         ),
         ({"CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS": "5000"}, "CHIMERA_KAFKA_HEARTBEAT_INTERVAL_MS"),
+        (
+            {"CHIMERA_WORKER_LIVENESS_TTL_S": "5"},
+            "CHIMERA_WORKER_LIVENESS_TTL_S: must be at least CHIMERA_CONVERSATION_LOCK_TTL_S",
+        ),
+        ({"CHIMERA_CELERY_POOL": "prefork"}, "CHIMERA_CELERY_POOL"),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM"),
         (
             {"CHIMERA_DLQ_ROUTES": '{"conversation.dlq": "conversation.completed"}'},

@@ -37,6 +37,7 @@ def stack_env(
         "CHIMERA_SIM_PORT": str(free_port()),
         "CHIMERA_HTTP_PORT": str(free_port()),
         "CHIMERA_FLOWER_PORT": str(free_port()),
+        "CHIMERA_KAFKA_S3_PORT": str(free_port()),
         # The worker's own /metrics here, the bridge's on the next port.
         "CHIMERA_METRICS_PORT": str(free_port_block(len(STACK_METRICS_PORTS))),
         # No provider configured: the stack must run its own simulator.
@@ -73,7 +74,7 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         assert "8 topics created" in up.stdout
         assert "no LLM provider is configured, so the simulator stands in" in up.stdout
         pids = recorded_pids(state)
-        assert set(pids) == {"sim", "kafka", "worker", "flower", "beat", "bridge", "web"}
+        assert set(pids) == {"sim", "s3", "kafka", "worker", "flower", "beat", "bridge", "web"}
         assert all(psutil.pid_exists(pid) for pid in pids.values())
         # The simulator is its own package, run as a process: chimera never imports it.
         assert psutil.Process(pids["sim"]).cmdline()[1:3] == ["-m", "llmsim"]
@@ -81,8 +82,8 @@ def test_up_status_down(stack_env: dict[str, str]) -> None:
         status = chimera("stack", "status", env=stack_env)
         assert status.returncode == 0, status.stdout
         lines = {line.split()[0]: line for line in status.stdout.splitlines()}
-        components = ("redis", "postgres", "sim", "kafka", "worker", "flower", "beat", "bridge")
-        for component in (*components, "web"):
+        components = ("redis", "postgres", "sim", "s3", "kafka", "worker", "flower", "beat")
+        for component in (*components, "bridge", "web"):
             assert " ok " in lines[component], status.stdout
         assert "canary ran on" in lines["worker"]
         assert "all topics present" in lines["kafka"]

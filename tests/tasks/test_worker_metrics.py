@@ -75,13 +75,28 @@ def test_worker_refuses_an_open_metrics_listener_on_the_network(redis_server: No
 
 
 @pytest.mark.subprocess_worker
-def test_a_prefork_worker_warns_and_serves_no_metrics(worker_process: Any) -> None:
-    port = free_port()
-    worker = worker_process(
-        "--concurrency",
-        "1",
-        env={"CHIMERA_CELERY_POOL": "prefork", "CHIMERA_METRICS_PORT": str(port)},
+@pytest.mark.parametrize(
+    ("extra", "env", "named"),
+    [
+        # -P overrides the settings (except "prefork", Celery's default, which it takes
+        # for "not given"): the pool the worker would run is what is checked.
+        (["-P", "processes", "--concurrency", "1"], {}, "the prefork pool is not supported"),
+        ([], {"CHIMERA_CELERY_POOL": "prefork"}, "CHIMERA_CELERY_POOL"),
+    ],
+)
+def test_a_prefork_worker_is_refused_at_start(
+    redis_server: None, extra: list[str], env: dict[str, str], named: str
+) -> None:
+    argv = [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--loglevel", "INFO"]
+    done = subprocess.run(
+        [*argv, *extra],
+        cwd=PROJECT_ROOT,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert f"CHIMERA_METRICS_PORT={port} is ignored: under the prefork pool" in worker.log()
-    with pytest.raises(OSError):  # nothing listens there
-        http_get(f"http://127.0.0.1:{port}/metrics")
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert named in done.stderr + done.stdout
+    assert "ready." not in done.stdout + done.stderr

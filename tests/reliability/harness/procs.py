@@ -48,7 +48,7 @@ class ManagedProcess:
                 start_new_session=True,
             )
         self.paused = False
-        #: Killed on purpose by the test: not expected alive at the end.
+        #: Killed or stopped on purpose by the test: not expected alive at the end.
         self.killed = False
         self.rss_samples: list[float] = []
 
@@ -93,6 +93,7 @@ class ManagedProcess:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
+        self.killed = True  # ended on purpose: not expected alive any more
 
     def rss_mib(self) -> float:
         """Resident memory of the process and its children, in MiB (sampled and kept)."""
