@@ -175,7 +175,12 @@ class JobControl:
             raw = self._redis.smembers(self._key(job_id, "parked"))
         return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)
 
-    def unpark(self, job_id: str, event_ids: list[str]) -> None:
-        if event_ids:
-            with redis_errors("cannot unpark the conversations", job_id=job_id):
-                self._redis.srem(self._key(job_id, "parked"), *event_ids)
+    def take_parked(self, job_id: str) -> list[str]:
+        """Every parked conversation of ``job_id``, removed in the same step (a MULTI), so
+        two feeds of the job at once (a control's and beat's round) never both take one."""
+        with redis_errors("cannot take the parked conversations", job_id=job_id):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.smembers(self._key(job_id, "parked"))
+            pipe.delete(self._key(job_id, "parked"))
+            raw, _ = pipe.execute()
+        return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)

@@ -95,8 +95,7 @@ def feed_job(
     and take back its parked conversations when it runs again (``resumed``)."""
     resumed: tuple[str, ...] = ()
     if control is not None and job.status in UNPARKING:
-        resumed = tuple(control.parked(job.id))
-        control.unpark(job.id, list(resumed))
+        resumed = tuple(control.take_parked(job.id))
     view = job.view
     n = to_feed(view, job.figures, settings.jobs_feed_batch)
     published = 0

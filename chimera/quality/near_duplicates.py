@@ -73,9 +73,25 @@ SEED: Final = 1
 DIGEST_BYTES: Final = 8
 _SEPARATOR: Final = "\n"
 
+# Both scripts take an id out of a band's bucket (a newline-joined list of ids) this way.
+_DROP = """
+local function drop(key, field, id)
+  local ids = redis.call('HGET', key, field)
+  if not ids then return end
+  local kept = {}
+  for other in string.gmatch(ids, '[^\\n]+') do
+    if other ~= id then kept[#kept + 1] = other end
+  end
+  if #kept == 0 then redis.call('HDEL', key, field)
+  else redis.call('HSET', key, field, table.concat(kept, '\\n')) end
+end
+"""
+
 # KEYS: records, band:1 .. band:B.  ARGV: id, record, bands, perms, equal values needed,
 # "1" to add.  Answers {} or {original id, equal values}.
-_CHECK_AND_ADD = """
+_CHECK_AND_ADD = (
+    _DROP
+    + """
 local id, rec = ARGV[1], ARGV[2]
 local bands, perms, need = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local dlen = 8
@@ -110,18 +126,7 @@ if best and best_equal >= need then return {best, best_equal} end
 if ARGV[6] ~= '1' then return {} end
 for i = 1, bands do
   local key = KEYS[i + 1]
-  if old then
-    local field = string.sub(old, (i - 1) * dlen + 1, i * dlen)
-    local ids = redis.call('HGET', key, field)
-    if ids then
-      local kept = {}
-      for other in string.gmatch(ids, '[^\\n]+') do
-        if other ~= id then kept[#kept + 1] = other end
-      end
-      if #kept == 0 then redis.call('HDEL', key, field)
-      else redis.call('HSET', key, field, table.concat(kept, '\\n')) end
-    end
-  end
+  if old then drop(key, string.sub(old, (i - 1) * dlen + 1, i * dlen), id) end
   local field = string.sub(rec, (i - 1) * dlen + 1, i * dlen)
   local ids = redis.call('HGET', key, field)
   redis.call('HSET', key, field, ids and (ids .. '\\n' .. id) or id)
@@ -129,29 +134,23 @@ end
 redis.call('HSET', KEYS[1], id, rec)
 return {}
 """
+)
 
 # KEYS: records, band:1 .. band:B.  ARGV: id, bands.  Answers 1 if the id was indexed.
-_REMOVE = """
+_REMOVE = (
+    _DROP
+    + """
 local id, bands = ARGV[1], tonumber(ARGV[2])
 local dlen = 8
 local old = redis.call('HGET', KEYS[1], id)
 if not old then return 0 end
 for i = 1, bands do
-  local key = KEYS[i + 1]
-  local field = string.sub(old, (i - 1) * dlen + 1, i * dlen)
-  local ids = redis.call('HGET', key, field)
-  if ids then
-    local kept = {}
-    for other in string.gmatch(ids, '[^\\n]+') do
-      if other ~= id then kept[#kept + 1] = other end
-    end
-    if #kept == 0 then redis.call('HDEL', key, field)
-    else redis.call('HSET', key, field, table.concat(kept, '\\n')) end
-  end
+  drop(KEYS[i + 1], string.sub(old, (i - 1) * dlen + 1, i * dlen), id)
 end
 redis.call('HDEL', KEYS[1], id)
 return 1
 """
+)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ def test_whole_worker_sigkilled_mid_chain_and_replaced(
     make_stack: Any, sim_calls: Any, request: pytest.FixtureRequest
 ) -> None:
     """The worker dies with turns and analyses in flight and its prefetched messages
-    unacked; a new worker restores them once past the visibility timeout (and the
-    reconciler resumes stalled chains); every event ends done."""
+    unacked; the new worker puts them back once the dead one's liveness key expires, or
+    the visibility sweep does (these timings make it shorter than the liveness TTL), and
+    the reconciler resumes stalled chains; every event ends done."""
     sim_calls.configure(ttft_ms=300)
     stack = make_stack()
     stack.start_all()

@@ -176,3 +176,37 @@ def test_a_worker_stopped_with_sigterm_hands_its_work_back(
         **report.as_dict(),
     )
     assert slowest <= RECOVERY_BOUND_S
+
+
+def test_slow_calls_and_long_retry_waits_are_never_taken_for_a_dead_worker(
+    make_stack: Any, sim_calls: Any, request: pytest.FixtureRequest
+) -> None:
+    """Two workers, default recovery settings; every call takes 18 s and the first is
+    refused with a 20 s retry-after, each longer than the liveness TTL (15 s).  A worker
+    busy that long keeps beating: nobody sweeps it, no call runs twice, and exactly the
+    one refusal and one paid call per turn are made."""
+    sim_calls.configure(ttft_ms=18_000)
+    sim_calls.add_fault("rate_limit", count=1, retry_after_s=20)
+    stack = make_stack(**DEFAULT_RECOVERY)
+    stack.start_all(workers=2)
+    assert stack.settings.worker_liveness_ttl_s < 18
+    ids = stack.produce_conversations(1, min_turns=2, max_turns=2)
+    settle_s = stack.wait_settled(ids, timeout_s=300)
+
+    report = invariants.check(stack, sim_calls, event_ids=ids, allowed_dead_letters=set())
+    calls = sim_calls.calls()
+    assert calls.count(status=429) == 1
+    assert calls.count(status=200) == report.steps_stored == 2
+    assert report.extra_paid_calls == 0
+    for worker in stack.processes:
+        assert "stopped beating" not in worker.log(), worker.name
+    assert settle_s > 20 + 2 * 18 - 5, "the calls were not as slow as configured"
+    record(
+        "slow calls and a long retry-after, default recovery settings",
+        request.node.name,
+        happened="two 18 s calls and a 20 s retry wait, each past the liveness TTL: no "
+        "worker was taken for dead, nothing put back, nothing paid twice",
+        liveness_ttl_s=stack.settings.worker_liveness_ttl_s,
+        settle_s=round(settle_s, 1),
+        **report.as_dict(),
+    )
