@@ -187,7 +187,8 @@ def test_slow_calls_and_long_retry_waits_are_never_taken_for_a_dead_worker(
     one refusal and one paid call per turn are made."""
     sim_calls.configure(ttft_ms=18_000)
     sim_calls.add_fault("rate_limit", count=1, retry_after_s=20)
-    stack = make_stack(**DEFAULT_RECOVERY)
+    # The suite's 10 s call timeout would cut the 18 s calls: the default (60 s) here.
+    stack = make_stack(**DEFAULT_RECOVERY, llm_timeout_s=d.LLM_TIMEOUT_S)
     stack.start_all(workers=2)
     assert stack.settings.worker_liveness_ttl_s < 18
     ids = stack.produce_conversations(1, min_turns=2, max_turns=2)
