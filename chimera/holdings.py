@@ -13,7 +13,11 @@ records what it holds, and keeps a short liveness key while it runs:
   another worker keeps its tag, so the newest holder's name is what counts.
 
 A live worker's sweep (``tasks.recovery``) finds workers whose liveness key has
-expired and puts their messages back at the head of the queue at once.  Each tag is
+expired and puts their messages back at the head of the queue at once.  A worker killed
+in the instant between the broker handing it a message and its record of it leaves an
+*orphan*: unacknowledged, with no holder named.  One sweep per interval, fleet-wide,
+puts back every message unacknowledged for longer than the liveness TTL that no worker
+has named (a live worker names what it receives within milliseconds).  Each tag is
 first *claimed*: a compare-and-set of its holder from the dead worker to the sweeper,
 so two sweepers never put one message back twice, and a message already taken by a
 live worker is never touched.  A worker that is only slow keeps its liveness key (a
@@ -164,12 +168,29 @@ class Holdings:
                 )
             )
 
-    def restored(self, dead: str, tag: str) -> None:
-        """``tag``, claimed from ``dead``, is back in the queue."""
-        with redis_errors("cannot clear a restored message", worker=dead):
-            self._restored(
-                keys=[self._key(KEY_HOLDER, tag), self._key(KEY_HELD, dead)],
-                args=[self.worker_id, tag],
+    def restored(self, tag: str, dead: str | None = None) -> None:
+        """``tag``, claimed (from ``dead``, or as an orphan), is back in the queue."""
+        held = self._key(KEY_HELD, dead or self.worker_id)
+        with redis_errors("cannot clear a restored message", worker=dead or "-"):
+            self._restored(keys=[self._key(KEY_HOLDER, tag), held], args=[self.worker_id, tag])
+
+    def unnamed(self, tags: list[str]) -> list[str]:
+        """Those of ``tags`` no worker has recorded (nor a sweeper claimed)."""
+        if not tags:
+            return []
+        with redis_errors("cannot read the holders of messages"):
+            pipe = self._redis.pipeline(transaction=False)
+            for tag in tags:
+                pipe.exists(self._key(KEY_HOLDER, tag))
+            named = pipe.execute()
+        return [tag for tag, known in zip(tags, named, strict=True) if not known]
+
+    def claim_orphan(self, tag: str) -> bool:
+        """Take ``tag``, which no worker named, to put it back; False if one named it since."""
+        with redis_errors("cannot claim an orphaned message"):
+            claim = f"claim:{self.worker_id}"
+            return bool(
+                self._redis.set(self._key(KEY_HOLDER, tag), claim, nx=True, px=CLAIM_TTL_MS)
             )
 
     def forget(self, dead: str) -> bool:

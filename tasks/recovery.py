@@ -10,7 +10,9 @@ Every worker process (``chimera.holdings`` has the records and the reasoning):
   stays alive;
 - every ``CHIMERA_RECOVERY_INTERVAL_S``, looks for workers whose liveness key has
   expired and puts what they held back at the head of the queue, with kombu's own
-  restore (``QoS.restore_by_tag``, the one a rejected message goes through).
+  restore (``QoS.restore_by_tag``, the one a rejected message goes through); and, one
+  worker per interval fleet-wide (``chimera.rounds``), puts back the orphans: messages
+  unacknowledged past the TTL that no worker named (its worker died as it took them).
 
 A worker SIGKILLed, or lost with its machine, has its turn, its prefetched messages and
 the retries it was waiting out running again on another worker within the TTL plus one
@@ -37,9 +39,17 @@ from chimera.errors import ChimeraError
 from chimera.holdings import Holdings, new_worker_id
 from chimera.metrics import MESSAGES_RESTORED
 from chimera.redis_client import make_redis
+from chimera.redis_errors import redis_errors
+from chimera.rounds import take_round
 from chimera.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+#: At most this many orphans are put back by one sweep (the next sweep goes on).
+ORPHAN_BATCH = 500
+#: kombu's Redis transport: the delivery time of each unacknowledged message.
+UNACKED_INDEX = "unacked_index"
 
 
 @dataclass
@@ -47,6 +57,7 @@ class SweepReport:
     dead: list[str] = field(default_factory=list)
     restored: int = 0
     taken_over: int = 0
+    orphans: int = 0
 
 
 class Keeper:
@@ -56,7 +67,9 @@ class Keeper:
         self._app = app
         self._settings = settings
         self._client = make_redis(settings)
+        self._broker = make_redis(settings, db=settings.redis_broker_db)
         self.holdings = Holdings(self._client, settings, new_worker_id())
+        self._every = settings.recovery_interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -95,10 +108,11 @@ class Keeper:
         except ChimeraError as exc:
             log.warning("could not remove this worker's liveness: %s", exc)
         self._client.close()
+        self._broker.close()
 
     def _run(self) -> None:
         beat_every = self._settings.worker_liveness_ttl_s / 3
-        sweep_every = self._settings.recovery_interval_s
+        sweep_every = self._every
         next_beat = next_sweep = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
@@ -131,7 +145,7 @@ class Keeper:
                     taken_over += 1
                     continue
                 self._restore(tag)
-                self.holdings.restored(dead, tag)
+                self.holdings.restored(tag, dead)
                 restored += 1
             self.holdings.forget(dead)
             report.restored += restored
@@ -145,7 +159,36 @@ class Keeper:
                     restored,
                     taken_over,
                 )
+        if take_round(self._client, self._settings, "recovery.orphans", self._every):
+            report.orphans = self._orphans()
         return report
+
+    def _orphans(self) -> int:
+        """Put back what no worker named and has waited unacknowledged past the liveness
+        TTL: a worker killed between the broker's hand-over and its record of it."""
+        before = time.time() - self._settings.worker_liveness_ttl_s
+        with redis_errors("cannot read the unacknowledged messages"):
+            raw = self._broker.zrangebyscore(
+                self._settings.redis_key_prefix + UNACKED_INDEX,
+                "-inf",
+                before,
+                start=0,
+                num=ORPHAN_BATCH,
+            )
+        put_back = 0
+        for tag in self.holdings.unnamed([str(t) for t in raw]):
+            if self.holdings.claim_orphan(tag):
+                self._restore(tag)
+                self.holdings.restored(tag)
+                put_back += 1
+        if put_back:
+            MESSAGES_RESTORED.inc(put_back)
+            log.warning(
+                "%d unacknowledged messages no worker named put back in the queue (their "
+                "worker died as it took them)",
+                put_back,
+            )
+        return put_back
 
     def _restore(self, tag: str) -> None:
         """kombu's put-back of one unacknowledged message, at the head of its queue (a

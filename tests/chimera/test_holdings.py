@@ -36,7 +36,7 @@ def test_a_dead_workers_tag_is_claimed_once(redis_client: Any, redis_ns: Any) ->
     assert s1.claim("dead", "t1") is True
     assert s2.claim("dead", "t1") is False  # s1's claim stands
     assert s2.held("dead") == {"t1"}  # kept for a later sweep, should s1 die now
-    s1.restored("dead", "t1")
+    s1.restored("t1", "dead")
     assert s2.held("dead") == set()
     assert s2.forget("dead") is True
     assert s2.dead_workers() == []

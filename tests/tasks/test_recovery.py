@@ -3,6 +3,7 @@ in its queue through kombu, on the real Redis broker, once and only once."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,13 +13,15 @@ from celery import Celery
 from kombu import Connection
 
 from chimera.holdings import Holdings
+from chimera.redis_client import make_redis
 from tasks.recovery import Keeper
 
 
 @pytest.fixture
 def app(redis_ns: Any) -> Iterator[Celery]:
     """An app on the test's Redis namespace (the broker's keys carry its prefix)."""
-    app = Celery("recovery-test", broker=redis_ns.celery_broker_url)
+    # Not the current app: the session's embedded worker and its tests use that one.
+    app = Celery("recovery-test", broker=redis_ns.celery_broker_url, set_as_current=False)
     app.conf.broker_transport_options = {"global_keyprefix": redis_ns.redis_key_prefix}
     yield app
     app.close()
@@ -107,3 +110,32 @@ def test_a_message_another_worker_took_since_is_left_alone(
         keeper.stop()
     assert report.restored == 0 and report.taken_over == 1
     assert _unacked(broker_redis, redis_ns, tag)
+
+
+def test_an_orphan_no_worker_named_is_put_back_once_past_the_ttl(
+    app: Celery, holder: Connection, redis_ns: Any, broker_redis: Any
+) -> None:
+    """A worker killed between the broker's hand-over and its record of the message leaves
+    it unacknowledged with no holder: put back once it is older than the liveness TTL."""
+    short = redis_ns.model_copy(update={"worker_liveness_ttl_s": 1.0})
+    taken = holder.SimpleQueue("recovery-q3")
+    taken.put({"turn": 2})
+    tag = str(taken.get(timeout=5).delivery_tag)  # never recorded by any worker
+
+    keeper = Keeper(app, short)
+    try:
+        young = keeper.sweep()  # just delivered: its worker may be recording it now
+        assert young.orphans == 0 and _unacked(broker_redis, redis_ns, tag)
+        time.sleep(1.5)  # past the TTL (a lower bound: a slow machine only waits longer)
+        redis_client = make_redis(redis_ns)
+        redis_client.delete(redis_ns.redis_key("round", "recovery.orphans"))  # next interval
+        redis_client.close()
+        old = keeper.sweep()
+    finally:
+        keeper.stop()
+    assert old.orphans == 1
+    assert not _unacked(broker_redis, redis_ns, tag)
+    with app.connection_for_read() as conn:
+        back = conn.SimpleQueue("recovery-q3").get(timeout=5)
+        assert back.delivery_tag == tag and back.payload == {"turn": 2}
+        back.ack()
